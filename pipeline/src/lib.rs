@@ -1,0 +1,12 @@
+//! Packets, batches and the stages of the vswitch pipeline.
+//!
+//! Nothing here touches the kernel: ports live in the `ports` crate and the
+//! poll loop that joins the two in `vswitch`.
+
+#![deny(unsafe_code)]
+
+pub mod batch;
+pub mod packet;
+
+pub use batch::{Batch, BATCH_SIZE};
+pub use packet::{Meta, Packet, PortNo, BUF_SIZE, HEADROOM, MAX_FRAME, MIN_FRAME};

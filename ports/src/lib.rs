@@ -1,0 +1,98 @@
+//! Port backends.
+//!
+//! A port is opened into receive queues and one transmit half:
+//!
+//! - An [`RxQueue`] is owned by exactly one poll thread. `recv` copies frames
+//!   into the caller's batch; the batch owns them afterwards.
+//! - A [`TxQueue`] may be used by any poll thread, one at a time (the datapath
+//!   wraps it in a lock taken once per batch, not per packet). `send` copies
+//!   the frame; the caller keeps its packet. `flush` hands queued frames to the
+//!   kernel and must be called after each batch of sends and again while
+//!   `pending` is true (the AF_XDP copy-mode kick).
+//!
+//! Every backend implements the same traits, including [`memory`] ports for
+//! unit tests and benchmarks.
+
+pub mod memory;
+pub mod netdev;
+
+use pipeline::Batch;
+use std::os::fd::RawFd;
+
+pub trait RxQueue: Send {
+    /// Receives up to `batch.room()` frames into `batch`. Returns how many
+    /// were added. Never blocks.
+    fn recv(&mut self, batch: &mut Batch) -> usize;
+
+    /// A file descriptor that becomes readable when frames arrive, for the
+    /// poll thread's idle sleep. `None` means the queue must be polled.
+    fn wake_fd(&self) -> Option<RawFd>;
+}
+
+pub trait TxQueue: Send {
+    /// Queues one frame. Returns false when it could not be queued (ring full
+    /// or frame too large); the caller counts it as a tx drop.
+    fn send(&mut self, frame: &[u8]) -> bool;
+
+    /// Pushes queued frames to the kernel and reclaims completed buffers.
+    fn flush(&mut self);
+
+    /// True while frames handed to `send` have not yet been consumed by the
+    /// kernel, so `flush` must be called again soon.
+    fn pending(&self) -> bool {
+        false
+    }
+}
+
+/// What a backend reports about an opened port (shown by `vswctl show`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PortStatus {
+    /// Backend actually in use: "afxdp", "afpacket", "tap", "internal", "memory".
+    pub backend: String,
+    /// Backend detail, e.g. "native" / "generic" for AF_XDP.
+    pub mode: String,
+    /// Why a fallback was chosen, if one was.
+    pub fallback_reason: Option<String>,
+    pub ifindex: u32,
+    pub mtu: u32,
+    pub mac: [u8; 6],
+}
+
+/// An opened port: its receive queues, its transmit half and its status.
+/// Dropping it closes the port and detaches anything it attached.
+pub struct OpenPort {
+    pub rxqs: Vec<Box<dyn RxQueue>>,
+    pub tx: Box<dyn TxQueue>,
+    pub status: PortStatus,
+}
+
+/// An error opening a port, with the device and the step that failed.
+#[derive(Debug)]
+pub struct PortError {
+    pub device: String,
+    pub what: String,
+    pub source: std::io::Error,
+}
+
+impl PortError {
+    pub fn new(device: &str, what: impl Into<String>, source: std::io::Error) -> Self {
+        PortError {
+            device: device.to_string(),
+            what: what.into(),
+            source,
+        }
+    }
+
+    /// The device does not exist (yet).
+    pub fn is_missing_device(&self) -> bool {
+        self.source.raw_os_error() == Some(libc::ENODEV)
+    }
+}
+
+impl std::fmt::Display for PortError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}: {}", self.device, self.what, self.source)
+    }
+}
+
+impl std::error::Error for PortError {}
