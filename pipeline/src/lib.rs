@@ -6,7 +6,15 @@
 #![deny(unsafe_code)]
 
 pub mod batch;
+pub mod checksum;
+pub mod l2;
+pub mod mac_table;
 pub mod packet;
+pub mod verdict;
+pub mod vlan;
+pub mod wire;
 
 pub use batch::{Batch, BATCH_SIZE};
+pub use mac_table::MacTable;
 pub use packet::{Meta, Packet, PortNo, BUF_SIZE, HEADROOM, MAX_FRAME, MIN_FRAME};
+pub use verdict::{DropReason, Verdict};

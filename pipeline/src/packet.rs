@@ -29,6 +29,9 @@ pub struct Meta {
     pub vlan: u16,
     /// 802.1p priority carried with the packet (from its tag, if any).
     pub pcp: u8,
+    /// TPID of the outer tag the packet arrived with or was given
+    /// (0 = none, egress uses 0x8100).
+    pub tpid: u16,
 }
 
 pub struct Packet {
@@ -215,7 +218,9 @@ mod tests {
         let mut p = Packet::new();
         let frame: Vec<u8> = (0..20).collect();
         p.fill(&frame);
-        p.insert_at(12, 4).unwrap().copy_from_slice(&[0x81, 0, 0, 100]);
+        p.insert_at(12, 4)
+            .unwrap()
+            .copy_from_slice(&[0x81, 0, 0, 100]);
         assert_eq!(&p.data()[..12], &frame[..12]);
         assert_eq!(&p.data()[12..16], &[0x81, 0, 0, 100]);
         assert_eq!(&p.data()[16..], &frame[12..]);

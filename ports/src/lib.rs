@@ -13,8 +13,11 @@
 //! Every backend implements the same traits, including [`memory`] ports for
 //! unit tests and benchmarks.
 
+pub mod afpacket;
+pub mod afxdp;
 pub mod memory;
 pub mod netdev;
+pub mod tap;
 
 use pipeline::Batch;
 use std::os::fd::RawFd;

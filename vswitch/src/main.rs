@@ -1,1 +1,105 @@
-fn main() {}
+//! vswitchd: the vswitch poll-mode switch daemon.
+
+use clap::Parser;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+use vswitch::{config::Config, control::Control, daemon, db::Db, runtime::Runtime};
+
+#[derive(Parser, Debug)]
+#[command(name = "vswitchd", version, about = "vswitch poll-mode switch daemon")]
+struct Args {
+    /// Run directory: control socket, pid file (and log file with --detach).
+    #[arg(long, default_value = vswitch::DEFAULT_RUNDIR)]
+    rundir: PathBuf,
+    /// Configuration database file.
+    #[arg(long, default_value = vswitch::DEFAULT_DB)]
+    db: PathBuf,
+    /// Run in the background; return once the control socket accepts.
+    #[arg(long)]
+    detach: bool,
+    /// CPUs for poll threads, one thread per CPU (e.g. "1", "0,1", "0-3").
+    /// Default: one thread on the last CPU.
+    #[arg(long)]
+    pmd_cpus: Option<String>,
+    /// Longest idle sleep of a poll thread, in microseconds.
+    #[arg(long, default_value_t = 1000)]
+    pmd_sleep_max: u64,
+    /// error, warn, info, debug or trace.
+    #[arg(long, default_value = "info", value_parser = parse_level)]
+    log_level: log::LevelFilter,
+}
+
+fn parse_level(s: &str) -> Result<log::LevelFilter, String> {
+    s.parse()
+        .map_err(|_| format!("\"{s}\" is not a log level (error, warn, info, debug, trace)"))
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log::error!("{e}");
+            eprintln!("vswitchd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> Result<(), String> {
+    let cores: Vec<Option<usize>> = match &args.pmd_cpus {
+        Some(list) => vswitch::parse_cpu_list(list)?
+            .into_iter()
+            .map(Some)
+            .collect(),
+        None => {
+            let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+            vec![Some(n - 1)]
+        }
+    };
+    std::fs::create_dir_all(&args.rundir)
+        .map_err(|e| format!("cannot create run directory {}: {e}", args.rundir.display()))?;
+    let log_path = args.rundir.join("vswitchd.log");
+    let mut readiness = if args.detach {
+        daemon::detach(&log_path).map_err(|e| format!("cannot detach: {e}"))?
+    } else {
+        daemon::Readiness::none()
+    };
+    let logger = Box::new(daemon::Logger {
+        level: args.log_level,
+    });
+    if log::set_boxed_logger(logger).is_ok() {
+        log::set_max_level(args.log_level);
+    }
+
+    let pid_path = args.rundir.join(vswitch::PIDFILE_NAME);
+    let _pidfile =
+        daemon::lock_pidfile(&pid_path).map_err(|e| format!("{}: {e}", pid_path.display()))?;
+    let db = Db::new(&args.db);
+    let cfg: Config = db.load().map_err(|e| e.to_string())?;
+    let signals = daemon::signal_fd().map_err(|e| format!("cannot set up signals: {e}"))?;
+    let mut rt = Runtime::new(&cores, Duration::from_micros(args.pmd_sleep_max))
+        .map_err(|e| format!("cannot start poll threads: {e}"))?;
+
+    let sock_path = args.rundir.join(vswitch::SOCKET_NAME);
+    let _ = std::fs::remove_file(&sock_path);
+    let listener = mio::net::UnixListener::bind(&sock_path)
+        .map_err(|e| format!("cannot listen on {}: {e}", sock_path.display()))?;
+    log::info!(
+        "vswitchd {} starting: rundir {}, db {}, poll threads on cores {:?}",
+        env!("CARGO_PKG_VERSION"),
+        args.rundir.display(),
+        args.db.display(),
+        cores
+    );
+    rt.apply(&cfg);
+    let control = Control::new(listener, signals, db, cfg, rt)
+        .map_err(|e| format!("cannot start control loop: {e}"))?;
+    readiness.ready();
+    let result = control.run();
+    let _ = std::fs::remove_file(&sock_path);
+    let _ = std::fs::remove_file(&pid_path);
+    log::info!("vswitchd stopped");
+    result.map_err(|e| format!("control loop failed: {e}"))
+}

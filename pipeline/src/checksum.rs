@@ -1,0 +1,260 @@
+//! Internet checksums: full computation, incremental update (RFC 1624, for
+//! NAT), and completion of *partial* TCP/UDP checksums.
+//!
+//! Why completion: a socket inside a namespace sends through a veth with
+//! checksum offload on, so TCP/UDP leave with CHECKSUM_PARTIAL: the checksum
+//! field holds only the folded pseudo-header sum, and the kernel expects the
+//! device to finish it. AF_XDP and AF_PACKET hand the switch the bytes only,
+//! so the switch finishes the sum before forwarding.
+//!
+//! Detection is cheap: compute the pseudo-header sum (a few words) and compare
+//! with the field. A real checksum equals that value only by chance (1 in
+//! 65536); in that case recomputing writes the same correct value again, so a
+//! false positive costs time, never correctness.
+
+use crate::wire::{be16, eth, ip_proto, ipv4, ipv6, put_be16, tcp, udp, vlan};
+
+/// One's-complement sum of `data` added to `initial` (not folded).
+#[inline]
+pub fn sum(data: &[u8], initial: u64) -> u64 {
+    let mut acc = initial;
+    let mut chunks = data.chunks_exact(8);
+    for c in &mut chunks {
+        let w = u64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        // Add the two 32-bit halves; 64-bit accumulator cannot overflow for
+        // any frame size we handle.
+        acc += w >> 32;
+        acc += w & 0xffff_ffff;
+    }
+    let rest = chunks.remainder();
+    let mut pairs = rest.chunks_exact(2);
+    for p in &mut pairs {
+        acc += u16::from_be_bytes([p[0], p[1]]) as u64;
+    }
+    if let [last] = pairs.remainder() {
+        acc += (*last as u64) << 8;
+    }
+    acc
+}
+
+/// Folds a sum to 16 bits (not complemented).
+#[inline]
+pub fn fold(mut s: u64) -> u16 {
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    s as u16
+}
+
+/// The checksum of `data` (complemented fold).
+#[inline]
+pub fn checksum(data: &[u8]) -> u16 {
+    !fold(sum(data, 0))
+}
+
+/// RFC 1624 incremental update of checksum `check` when a 16-bit field
+/// changes from `old` to `new`.
+#[inline]
+pub fn update16(check: u16, old: u16, new: u16) -> u16 {
+    let s = (!check as u64) + (!old as u64) + new as u64;
+    !fold(s)
+}
+
+/// Incremental update for a 32-bit field (an IPv4 address).
+#[inline]
+pub fn update32(check: u16, old: u32, new: u32) -> u16 {
+    let c = update16(check, (old >> 16) as u16, (new >> 16) as u16);
+    update16(c, old as u16, new as u16)
+}
+
+/// Offset of the L3 header and the ethertype, skipping up to two VLAN tags.
+#[inline]
+pub fn l3_offset(frame: &[u8]) -> Option<(usize, u16)> {
+    let mut off = eth::HEADER_LEN;
+    if frame.len() < off {
+        return None;
+    }
+    let mut et = be16(frame, eth::ETHERTYPE.start);
+    for _ in 0..2 {
+        if et != eth::TYPE_VLAN && et != eth::TYPE_QINQ {
+            break;
+        }
+        if frame.len() < off + vlan::TAG_LEN {
+            return None;
+        }
+        et = be16(frame, off + 2);
+        off += vlan::TAG_LEN;
+    }
+    Some((off, et))
+}
+
+/// Where the L4 header is, which protocol, its length, and the
+/// pseudo-header sum.
+struct L4 {
+    off: usize,
+    proto: u8,
+    len: usize,
+    pseudo: u64,
+}
+
+fn locate_l4(frame: &[u8]) -> Option<L4> {
+    let (l3, et) = l3_offset(frame)?;
+    match et {
+        eth::TYPE_IPV4 => {
+            let ip = frame.get(l3..)?;
+            if ip.len() < ipv4::MIN_HEADER_LEN || ip[0] >> 4 != 4 {
+                return None;
+            }
+            let ihl = (ip[0] & 0x0f) as usize * 4;
+            let total = be16(ip, ipv4::TOTAL_LEN) as usize;
+            if ihl < ipv4::MIN_HEADER_LEN || total < ihl || total > ip.len() {
+                return None;
+            }
+            if be16(ip, ipv4::FLAGS_FRAG) & ipv4::FRAG_MASK != 0 {
+                return None;
+            }
+            let proto = ip[ipv4::PROTO];
+            let len = total - ihl;
+            let pseudo = sum(&ip[ipv4::SRC..ipv4::DST + 4], proto as u64 + len as u64);
+            Some(L4 {
+                off: l3 + ihl,
+                proto,
+                len,
+                pseudo,
+            })
+        }
+        eth::TYPE_IPV6 => {
+            let ip = frame.get(l3..)?;
+            if ip.len() < ipv6::HEADER_LEN || ip[0] >> 4 != 6 {
+                return None;
+            }
+            let len = be16(ip, ipv6::PAYLOAD_LEN) as usize;
+            if ipv6::HEADER_LEN + len > ip.len() {
+                return None;
+            }
+            // Extension headers are not walked: TCP and UDP directly after
+            // the fixed header is what sockets send.
+            let proto = ip[ipv6::NEXT_HEADER];
+            let pseudo = sum(&ip[ipv6::SRC..ipv6::DST + 16], proto as u64 + len as u64);
+            Some(L4 {
+                off: l3 + ipv6::HEADER_LEN,
+                proto,
+                len,
+                pseudo,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Completes a partial TCP or UDP checksum in place. Returns true when the
+/// checksum field was rewritten. Frames that are not TCP/UDP over IPv4/IPv6,
+/// fragments and truncated frames are left untouched.
+pub fn complete_partial(frame: &mut [u8]) -> bool {
+    let Some(l4) = locate_l4(frame) else {
+        return false;
+    };
+    let field = match l4.proto {
+        ip_proto::TCP if l4.len >= tcp::MIN_HEADER_LEN => tcp::CHECKSUM,
+        ip_proto::UDP if l4.len >= udp::HEADER_LEN => udp::CHECKSUM,
+        _ => return false,
+    };
+    let at = l4.off + field;
+    let current = be16(frame, at);
+    let partial = fold(l4.pseudo);
+    // 0x0000 and 0xffff are the same value in one's complement.
+    let same = current == partial || (current | partial == 0xffff && current & partial == 0);
+    if !same || (l4.proto == ip_proto::UDP && current == 0) {
+        return false;
+    }
+    put_be16(frame, at, 0);
+    let mut c = !fold(sum(&frame[l4.off..l4.off + l4.len], l4.pseudo));
+    if l4.proto == ip_proto::UDP && c == 0 {
+        c = 0xffff;
+    }
+    put_be16(frame, at, c);
+    true
+}
+
+/// True when the TCP/UDP checksum of the frame verifies (tests and tracing).
+pub fn l4_checksum_ok(frame: &[u8]) -> Option<bool> {
+    let l4 = locate_l4(frame)?;
+    if l4.proto != ip_proto::TCP && l4.proto != ip_proto::UDP {
+        return None;
+    }
+    Some(fold(sum(&frame[l4.off..l4.off + l4.len], l4.pseudo)) == 0xffff)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Ethernet + IPv4 + UDP "hello" with a correct checksum.
+    fn udp_frame() -> Vec<u8> {
+        let mut f = vec![
+            0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00, // eth
+            0x45, 0, 0, 33, 0, 1, 0x40, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2, // ip
+            0x30, 0x39, 0x00, 0x35, 0, 13, 0, 0, // udp
+            b'h', b'e', b'l', b'l', b'o',
+        ];
+        let ipc = checksum(&f[14..34]);
+        put_be16(&mut f, 24, ipc);
+        let l4 = locate_l4(&f).unwrap();
+        let c = !fold(sum(&f[l4.off..l4.off + l4.len], l4.pseudo));
+        put_be16(&mut f, 40, c);
+        f
+    }
+
+    #[test]
+    fn full_checksum_verifies() {
+        let f = udp_frame();
+        assert_eq!(l4_checksum_ok(&f), Some(true));
+        assert_eq!(checksum(&f[14..34]), 0);
+    }
+
+    #[test]
+    fn partial_checksum_is_completed() {
+        let good = udp_frame();
+        let mut f = good.clone();
+        let l4 = locate_l4(&f).unwrap();
+        put_be16(&mut f, 40, fold(l4.pseudo));
+        assert_eq!(l4_checksum_ok(&f), Some(false));
+        assert!(complete_partial(&mut f));
+        assert_eq!(f, good);
+    }
+
+    #[test]
+    fn correct_checksum_is_left_alone() {
+        let mut f = udp_frame();
+        let before = f.clone();
+        assert!(!complete_partial(&mut f));
+        assert_eq!(f, before);
+    }
+
+    #[test]
+    fn truncated_frames_do_not_panic() {
+        let f = udp_frame();
+        for n in 0..f.len() {
+            let mut t = f[..n].to_vec();
+            let _ = complete_partial(&mut t);
+            let _ = l4_checksum_ok(&t);
+        }
+    }
+
+    #[test]
+    fn incremental_update_matches_recompute() {
+        let mut f = udp_frame();
+        let old = u32::from_be_bytes([f[26], f[27], f[28], f[29]]);
+        let new = 0xc0a8_0105u32;
+        let c = update32(be16(&f, 24), old, new);
+        f[26..30].copy_from_slice(&new.to_be_bytes());
+        put_be16(&mut f, 24, c);
+        assert_eq!(checksum(&f[14..34]), 0);
+    }
+
+    #[test]
+    fn odd_length_sum() {
+        assert_eq!(sum(&[0x12], 0), 0x1200);
+        assert_eq!(sum(&[0x12, 0x34, 0x56], 0), 0x1234 + 0x5600);
+    }
+}

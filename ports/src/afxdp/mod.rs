@@ -1,0 +1,262 @@
+//! AF_XDP ports, written directly on the kernel interfaces (`libc` only).
+//!
+//! [`open`] attaches a six-instruction XDP program that redirects each
+//! receive queue to its own AF_XDP socket, and returns one [`RxQueue`] per
+//! queue plus one [`TxQueue`] that sends through the queue-0 socket.
+//!
+//! - Copy mode only (`XDP_COPY`): veth has no zero-copy support, and copy
+//!   mode works on every driver.
+//! - One UMEM per socket: 2048 RX frames of 4 KiB (8 MiB) per queue, plus
+//!   2048 TX frames (another 8 MiB) on queue 0. The kernel pins this memory.
+//! - The program is attached through a BPF link: dropping the [`OpenPort`]
+//!   (all its halves) or the process dying detaches it.
+//! - Transmit in copy mode happens only inside `sendto()`, up to a budget per
+//!   call; `flush` kicks while descriptors are outstanding and `pending`
+//!   stays true until the kernel has taken them all.
+//!
+//! Layout: `bpf` (program, map, link), `socket` (one socket and its setup),
+//! `ring` (the shared rings), `umem` (packet memory and mappings), `queue`
+//! (the data path). Unsafe code is allowed only in those files (and the
+//! tests' raw-socket helpers); this file denies it.
+//!
+//! [`RxQueue`]: crate::RxQueue
+//! [`TxQueue`]: crate::TxQueue
+//! [`OpenPort`]: crate::OpenPort
+
+#![deny(unsafe_code)]
+
+// The only modules allowed to use `unsafe`; each block says why it holds.
+#[allow(unsafe_code)]
+mod bpf;
+#[allow(unsafe_code)]
+mod queue;
+#[allow(unsafe_code)]
+mod ring;
+#[allow(unsafe_code)]
+mod socket;
+#[allow(unsafe_code)]
+mod umem;
+
+#[cfg(test)]
+#[allow(unsafe_code)]
+mod tests;
+
+use crate::{netdev, OpenPort, PortError, PortStatus, RxQueue};
+use bpf::{Link, Program, XdpAttachment, XskMap, XDP_FLAGS_DRV_MODE, XDP_FLAGS_SKB_MODE};
+use queue::{AfXdpRx, AfXdpTx};
+use std::fmt;
+use std::io;
+use std::str::FromStr;
+use std::sync::Arc;
+
+/// How the XDP program is attached.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum XdpMode {
+    /// Native (driver) mode if the driver takes it, else generic.
+    #[default]
+    BestEffort,
+    /// Driver mode only (`XDP_FLAGS_DRV_MODE`).
+    Native,
+    /// Generic (skb) mode only (`XDP_FLAGS_SKB_MODE`).
+    Generic,
+}
+
+impl XdpMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            XdpMode::BestEffort => "best-effort",
+            XdpMode::Native => "native",
+            XdpMode::Generic => "generic",
+        }
+    }
+}
+
+impl fmt::Display for XdpMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An unknown XDP mode name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseXdpModeError(String);
+
+impl fmt::Display for ParseXdpModeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "unknown XDP mode \"{}\": valid values are best-effort, native, generic",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for ParseXdpModeError {}
+
+impl FromStr for XdpMode {
+    type Err = ParseXdpModeError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "best-effort" => Ok(XdpMode::BestEffort),
+            "native" => Ok(XdpMode::Native),
+            "generic" => Ok(XdpMode::Generic),
+            _ => Err(ParseXdpModeError(s.to_string())),
+        }
+    }
+}
+
+/// Opens `ifname` as an AF_XDP port: brings it up, creates one AF_XDP socket
+/// per receive queue, and attaches the redirect program in `mode`.
+///
+/// On error nothing stays attached or allocated, and the error names the
+/// step that failed. A missing device gives an error whose
+/// [`PortError::is_missing_device`] is true.
+pub fn open(ifname: &str, mode: XdpMode) -> Result<OpenPort, PortError> {
+    let fail = |what: String| move |e: io::Error| PortError::new(ifname, what, e);
+
+    let ifindex = netdev::ifindex(ifname).map_err(fail("looking up the interface".into()))?;
+    netdev::set_up(ifname, true).map_err(fail("bringing the interface up".into()))?;
+    let mtu = netdev::mtu(ifname).map_err(fail("reading the MTU".into()))?;
+    let mac = netdev::mac(ifname).map_err(fail("reading the MAC address".into()))?;
+    let queues = u32::try_from(netdev::rx_queue_count(ifname)).unwrap_or(u32::MAX);
+
+    let map = XskMap::create(queues).map_err(|e| {
+        let what = format!("creating XSKMAP{}", hint(&e, Step::Bpf));
+        PortError::new(ifname, what, e)
+    })?;
+    let prog = Program::load_redirect(&map).map_err(|e| {
+        let what = if e.log.is_empty() {
+            format!("loading XDP program{}", hint(&e.source, Step::Bpf))
+        } else {
+            format!("loading XDP program: {}", e.log)
+        };
+        PortError::new(ifname, what, e.source)
+    })?;
+
+    let mut xsks = Vec::with_capacity(queues as usize);
+    for q in 0..queues {
+        let x = socket::create(ifindex, q, q == 0).map_err(|e| {
+            let what = format!("{}{}", e.step, hint(&e.source, Step::Socket));
+            PortError::new(ifname, what, e.source)
+        })?;
+        map.insert(q, x.sock.raw_fd()).map_err(fail(format!(
+            "adding the AF_XDP socket of queue {q} to the XSKMAP"
+        )))?;
+        xsks.push(x);
+    }
+
+    let (link, used, fallback_reason) = attach(ifname, ifindex, &prog, mode)?;
+    let attachment = Arc::new(XdpAttachment::new(link, prog, map));
+
+    let mut rxqs: Vec<Box<dyn RxQueue>> = Vec::with_capacity(xsks.len());
+    let mut tx = None;
+    for x in xsks {
+        if let Some(rings) = x.tx {
+            tx = Some(AfXdpTx::new(
+                rings.tx,
+                rings.comp,
+                x.umem.tx,
+                x.layout.tx_addrs(),
+                x.sock.clone(),
+                attachment.clone(),
+            ));
+        }
+        rxqs.push(Box::new(AfXdpRx::new(
+            x.fill,
+            x.rx,
+            x.umem.rx,
+            x.need_wakeup,
+            x.sock,
+            attachment.clone(),
+        )));
+    }
+    let tx = tx.ok_or_else(|| {
+        PortError::new(
+            ifname,
+            "setting up transmit (no queue 0)",
+            io::Error::from_raw_os_error(libc::EINVAL),
+        )
+    })?;
+
+    Ok(OpenPort {
+        rxqs,
+        tx: Box::new(tx),
+        status: PortStatus {
+            backend: "afxdp".into(),
+            mode: used.as_str().into(),
+            fallback_reason,
+            ifindex,
+            mtu,
+            mac,
+        },
+    })
+}
+
+/// Attaches `prog` in `mode`; returns the link, the mode in effect, and why
+/// best-effort fell back to generic, if it did.
+fn attach(
+    ifname: &str,
+    ifindex: u32,
+    prog: &Program,
+    mode: XdpMode,
+) -> Result<(Link, XdpMode, Option<String>), PortError> {
+    let try_mode = |m: XdpMode| {
+        let flags = match m {
+            XdpMode::Generic => XDP_FLAGS_SKB_MODE,
+            _ => XDP_FLAGS_DRV_MODE,
+        };
+        Link::attach_xdp(prog, ifindex, flags).map_err(|e| {
+            let what = format!(
+                "attaching XDP program in {m} mode{}",
+                hint(&e, Step::Attach)
+            );
+            PortError::new(ifname, what, e)
+        })
+    };
+    match mode {
+        XdpMode::Native | XdpMode::Generic => Ok((try_mode(mode)?, mode, None)),
+        XdpMode::BestEffort => match try_mode(XdpMode::Native) {
+            Ok(link) => Ok((link, XdpMode::Native, None)),
+            Err(native) => {
+                let link = try_mode(XdpMode::Generic)?;
+                let why = format!("native XDP failed ({}: {})", native.what, native.source);
+                Ok((link, XdpMode::Generic, Some(why)))
+            }
+        },
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Bpf,
+    Socket,
+    Attach,
+}
+
+/// What the user can do about common errors, as a suffix for `what`.
+fn hint(e: &io::Error, step: Step) -> &'static str {
+    match (e.raw_os_error(), step) {
+        (Some(libc::EPERM), Step::Bpf | Step::Attach) => {
+            " (needs root, or CAP_BPF and CAP_NET_ADMIN)"
+        }
+        (Some(libc::EPERM), Step::Socket) => " (needs root, or CAP_NET_RAW)",
+        (Some(libc::EAFNOSUPPORT), _) => " (kernel built without CONFIG_XDP_SOCKETS)",
+        (Some(libc::EBUSY), Step::Attach) => {
+            " (another XDP program is attached; see `ip link show` and \
+             `ip link set dev <name> xdp off`)"
+        }
+        (Some(libc::EBUSY), Step::Socket) => {
+            " (another AF_XDP socket is bound to this queue, or another process uses the device)"
+        }
+        (Some(libc::ERANGE), Step::Attach) => {
+            " (the MTU of the device or of its veth peer is too large for native XDP; \
+             use generic mode or lower the MTU)"
+        }
+        (Some(libc::ENOSPC), Step::Attach) => {
+            " (veth: this end has fewer RX queues than its peer has TX queues)"
+        }
+        (Some(libc::EOPNOTSUPP), Step::Attach) => " (the driver has no native XDP support)",
+        _ => "",
+    }
+}

@@ -1,0 +1,230 @@
+//! The data path: the receive and transmit halves of an AF_XDP port.
+//!
+//! Design (why the halves may run on different threads): the TX half uses
+//! the queue-0 socket's TX and completion rings and the TX area of its UMEM;
+//! the queue-0 RX half uses the same socket's fill and RX rings and the RX
+//! area. Every ring has exactly one user-space user, the two UMEM areas are
+//! disjoint (see `umem.rs`), and the only thing they share is the socket fd,
+//! on which concurrent `sendto`/`recvfrom`/`poll` are fine.
+//!
+//! Frame ownership: an RX frame is either on the fill ring, in the kernel, on
+//! the RX ring, or — only inside `recv` — being copied out; it goes back to
+//! the fill ring in the same call. A TX frame is on the free list, on the TX
+//! ring, in the kernel, or on the completion ring; `send`/`flush` move it
+//! back to the free list.
+
+use super::bpf::XdpAttachment;
+use super::ring::{ConsRing, ProdRing};
+use super::socket::{XskSocket, TX_FRAMES};
+use super::umem::{frame_base, FrameArea, FRAME_SIZE};
+use crate::{RxQueue, TxQueue};
+use pipeline::Batch;
+use std::io;
+use std::os::fd::RawFd;
+use std::sync::Arc;
+
+/// Kicks one `flush` may make while the kernel keeps consuming; each moves
+/// up to the socket's TX budget (128, or 32 before Linux 6.17).
+const MAX_KICKS_PER_FLUSH: u32 = 8;
+
+/// Receive half of one queue.
+pub(super) struct AfXdpRx {
+    // Rings first: their mappings must go before the socket is closed.
+    fill: ProdRing<u64>,
+    rx: ConsRing<libc::xdp_desc>,
+    frames: FrameArea,
+    need_wakeup: bool,
+    sock: Arc<XskSocket>,
+    _attachment: Arc<XdpAttachment>,
+}
+
+impl AfXdpRx {
+    pub(super) fn new(
+        fill: ProdRing<u64>,
+        rx: ConsRing<libc::xdp_desc>,
+        frames: FrameArea,
+        need_wakeup: bool,
+        sock: Arc<XskSocket>,
+        attachment: Arc<XdpAttachment>,
+    ) -> AfXdpRx {
+        AfXdpRx {
+            fill,
+            rx,
+            frames,
+            need_wakeup,
+            sock,
+            _attachment: attachment,
+        }
+    }
+}
+
+impl RxQueue for AfXdpRx {
+    fn recv(&mut self, batch: &mut Batch) -> usize {
+        let room = u32::try_from(batch.room()).unwrap_or(u32::MAX);
+        if room == 0 {
+            return 0;
+        }
+        let n = self.rx.available(room);
+        if n == 0 {
+            return 0;
+        }
+        // Each frame goes back to the fill ring at once. The fill ring has as
+        // many slots as there are RX frames, so it always has room for every
+        // frame the RX ring can hold; the `min` only guards that invariant.
+        let n = n.min(self.fill.free(n));
+        let mut got = 0;
+        for i in 0..n {
+            let Some(d) = self.rx.get(i) else { break };
+            // SAFETY: the descriptor came from the RX ring, so the kernel has
+            // handed this frame to us; it returns to the fill ring only after
+            // the copy, and the kernel sees it there only after `submit`.
+            if let Some(bytes) = unsafe { self.frames.read(d.addr, d.len) } {
+                if batch.push_copy(bytes) {
+                    got += 1;
+                }
+            }
+            let base = frame_base(d.addr);
+            if self.frames.owns_frame(base) {
+                self.fill.push(base);
+            }
+        }
+        self.rx.release(n);
+        self.fill.submit();
+        if self.need_wakeup && self.fill.needs_wakeup() {
+            // Copy mode never asks; a zero-copy driver would. Errors here
+            // only delay refilling until the next call.
+            let _ = self.sock.kick_rx();
+        }
+        got
+    }
+
+    fn wake_fd(&self) -> Option<RawFd> {
+        Some(self.sock.raw_fd())
+    }
+}
+
+/// Transmit half of a port (the queue-0 socket).
+pub(super) struct AfXdpTx {
+    tx: ProdRing<libc::xdp_desc>,
+    comp: ConsRing<u64>,
+    frames: FrameArea,
+    /// TX frames user space owns; never grows past its initial capacity.
+    free: Vec<u64>,
+    /// The last kick failed for good (device down, socket unbound) or made
+    /// no progress: report nothing pending until the next `send`, so a poll
+    /// loop does not spin on a ring the kernel will not drain.
+    stalled: bool,
+    sock: Arc<XskSocket>,
+    _attachment: Arc<XdpAttachment>,
+}
+
+impl AfXdpTx {
+    pub(super) fn new(
+        tx: ProdRing<libc::xdp_desc>,
+        comp: ConsRing<u64>,
+        frames: FrameArea,
+        addrs: impl Iterator<Item = u64>,
+        sock: Arc<XskSocket>,
+        attachment: Arc<XdpAttachment>,
+    ) -> AfXdpTx {
+        let mut free = Vec::with_capacity(TX_FRAMES as usize);
+        free.extend(addrs.take(TX_FRAMES as usize));
+        AfXdpTx {
+            tx,
+            comp,
+            frames,
+            free,
+            stalled: false,
+            sock,
+            _attachment: attachment,
+        }
+    }
+
+    /// Moves completed frames back to the free list.
+    fn reap(&mut self) {
+        let n = self.comp.available(TX_FRAMES);
+        for i in 0..n {
+            let Some(addr) = self.comp.get(i) else { break };
+            let base = frame_base(addr);
+            if self.frames.owns_frame(base) && self.free.len() < self.free.capacity() {
+                self.free.push(base);
+            }
+        }
+        self.comp.release(n);
+    }
+}
+
+/// Kick errors that mean "try again", not "this socket cannot send".
+fn is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EAGAIN | libc::EBUSY | libc::ENOBUFS | libc::ENOMEM | libc::EINTR)
+    )
+}
+
+impl TxQueue for AfXdpTx {
+    fn send(&mut self, frame: &[u8]) -> bool {
+        if frame.is_empty() || frame.len() > FRAME_SIZE as usize {
+            return false;
+        }
+        if self.free.is_empty() {
+            self.reap();
+        }
+        if self.tx.free(1) == 0 {
+            return false;
+        }
+        let Some(addr) = self.free.pop() else {
+            return false;
+        };
+        // SAFETY: frames on the free list belong to user space: the kernel
+        // returned them on the completion ring (or never had them), and they
+        // are not on the TX ring until the `push` below.
+        if !unsafe { self.frames.write(addr, frame) } {
+            self.free.push(addr);
+            return false;
+        }
+        let desc = libc::xdp_desc {
+            addr,
+            len: frame.len() as u32,
+            options: 0,
+        };
+        if !self.tx.push(desc) {
+            self.free.push(addr);
+            return false;
+        }
+        self.stalled = false;
+        true
+    }
+
+    fn flush(&mut self) {
+        self.tx.submit();
+        self.reap();
+        for _ in 0..MAX_KICKS_PER_FLUSH {
+            let before = self.tx.unconsumed();
+            if before == 0 {
+                break;
+            }
+            let kicked = self.sock.kick_tx();
+            self.reap();
+            match kicked {
+                Ok(()) if self.tx.unconsumed() == before => {
+                    // Success without progress: the kernel will not send
+                    // from this socket now (e.g. queue beyond the device's
+                    // TX queues). Do not spin on it.
+                    self.stalled = true;
+                    break;
+                }
+                Ok(()) => {}
+                Err(e) if is_transient(&e) => {}
+                Err(_) => {
+                    self.stalled = true;
+                    break;
+                }
+            }
+        }
+    }
+
+    fn pending(&self) -> bool {
+        !self.stalled && self.tx.unconsumed() > 0
+    }
+}

@@ -1,0 +1,525 @@
+//! Tests: mode parsing, and end-to-end runs over veth pairs each test
+//! creates for itself (`xt<pid><tag>a` / `xt<pid><tag>b`, deleted by a guard
+//! even on panic). The veth tests need root and are skipped without it.
+
+use super::*;
+use pipeline::Batch;
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// IEEE 802 local experimental EtherType: nothing in the kernel handles it.
+const ETHERTYPE: u16 = 0x88b5;
+const MAGIC: &[u8; 4] = b"VSWT";
+const CHILD_ENV: &str = "VSWITCH_AFXDP_TEST_CHILD";
+
+#[test]
+fn mode_parsing() {
+    assert_eq!("native".parse::<XdpMode>(), Ok(XdpMode::Native));
+    assert_eq!("generic".parse::<XdpMode>(), Ok(XdpMode::Generic));
+    assert_eq!("best-effort".parse::<XdpMode>(), Ok(XdpMode::BestEffort));
+    let e = "drv".parse::<XdpMode>().unwrap_err().to_string();
+    assert!(e.contains("\"drv\""), "{e}");
+    assert!(e.contains("best-effort, native, generic"), "{e}");
+    for m in [XdpMode::BestEffort, XdpMode::Native, XdpMode::Generic] {
+        assert_eq!(m.to_string().parse::<XdpMode>(), Ok(m));
+    }
+}
+
+#[test]
+fn missing_device_is_reported_as_such() {
+    let e = match open("xtnosuchdev0", XdpMode::BestEffort) {
+        Ok(_) => panic!("opened a device that does not exist"),
+        Err(e) => e,
+    };
+    assert!(e.is_missing_device(), "{e}");
+    assert!(e.to_string().starts_with("xtnosuchdev0: "), "{e}");
+}
+
+#[test]
+fn native_mode_end_to_end() {
+    end_to_end(XdpMode::Native, "n", 1);
+}
+
+#[test]
+fn generic_mode_end_to_end() {
+    end_to_end(XdpMode::Generic, "g", 2);
+}
+
+/// RX from the peer (with a poll() wake-up), TX to the peer, a 5,000-frame
+/// TX burst, and no XDP program left after drop.
+fn end_to_end(mode: XdpMode, tag: &str, test: u8) {
+    let Some(veth) = Veth::new(tag, false) else {
+        return;
+    };
+    let mut port = open(&veth.a, mode).unwrap_or_else(|e| panic!("open: {e}"));
+    let st = &port.status;
+    assert_eq!(st.backend, "afxdp");
+    assert_eq!(st.mode, mode.as_str());
+    assert_eq!(st.fallback_reason, None);
+    assert_eq!(st.ifindex, netdev::ifindex(&veth.a).unwrap());
+    assert_eq!(st.mac, netdev::mac(&veth.a).unwrap());
+    assert_eq!(st.mtu, 1500);
+    assert_eq!(port.rxqs.len(), 1);
+    assert!(veth.xdp_attached(), "no XDP program on {}", veth.a);
+
+    let to_port = PacketSocket::open(&veth.b, 0);
+    let from_port = PacketSocket::open(&veth.b, ETHERTYPE);
+
+    // Receive, and poll() wakes up when a frame waits.
+    let fd = port.rxqs[0]
+        .wake_fd()
+        .expect("an AF_XDP queue has a wake fd");
+    assert!(!poll_in(fd, 0), "POLLIN before anything was sent");
+    to_port.send(&frame(test, 0, frame_len(0), false));
+    assert!(
+        poll_in(fd, 1000),
+        "poll() on the AF_XDP socket did not wake up"
+    );
+    for seq in 1..100 {
+        to_port.send(&frame(test, seq, frame_len(seq), false));
+    }
+    let got = recv_port(&mut port, test, 100);
+    assert_eq!(got.len(), 100, "received {} of 100 frames", got.len());
+
+    // Transmit.
+    for seq in 0..100 {
+        assert!(port
+            .tx
+            .send(&frame(test, 1000 + seq, frame_len(seq), false)));
+    }
+    drain_tx(&mut port);
+    let got = from_port.collect(test, 100, Duration::from_secs(2));
+    assert_eq!(got.len(), 100, "peer got {} of 100 frames", got.len());
+    assert!(got.iter().all(|s| (1000..1100).contains(s)));
+
+    // Burst: as a poll loop would, sends then a flush, retrying when the
+    // ring is full, then flush while pending. The first half goes in
+    // batches of 32; the second in runs of up to 1000 between flushes, more
+    // than one kick moves, so frames stay queued unless `flush` keeps
+    // kicking while `pending`.
+    let reader = std::thread::spawn(move || from_port.collect(test, 5000, Duration::from_secs(5)));
+    let t0 = Instant::now();
+    let (mut sent, mut refused) = (0u32, 0u32);
+    while sent < 5000 {
+        let run = if sent < 2500 { 32 } else { 1000 };
+        for _ in 0..run {
+            if sent == 5000 {
+                break;
+            }
+            if port.tx.send(&frame(test, 10_000 + sent, 60, false)) {
+                sent += 1;
+            } else {
+                refused += 1;
+                break;
+            }
+        }
+        port.tx.flush();
+    }
+    drain_tx(&mut port);
+    let got = reader.join().unwrap();
+    eprintln!(
+        "{mode} burst: 5000 frames queued in {:?} ({refused} refused sends), peer got {}",
+        t0.elapsed(),
+        got.len()
+    );
+    assert_eq!(
+        got.len(),
+        5000,
+        "peer got {} of 5000 burst frames",
+        got.len()
+    );
+
+    drop(port);
+    assert!(
+        !veth.xdp_attached(),
+        "XDP program still attached after drop"
+    );
+}
+
+#[test]
+fn two_queues_each_get_their_socket() {
+    let Some(veth) = Veth::new("q", true) else {
+        return;
+    };
+    let mut port = open(&veth.a, XdpMode::Native).unwrap_or_else(|e| panic!("open: {e}"));
+    assert_eq!(port.rxqs.len(), 2);
+    let to_port = PacketSocket::open(&veth.b, 0);
+    // AF_PACKET picks the TX queue from the sending CPU; veth delivers to
+    // the same-numbered RX queue on the other end.
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut seq = 0;
+    for cpu in 0..cpus.min(2) {
+        pin_to_cpu(cpu);
+        for _ in 0..50 {
+            to_port.send(&frame(3, seq, 60, true));
+            seq += 1;
+        }
+    }
+    let mut batch = Batch::new();
+    let mut per_queue = [0usize; 2];
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while per_queue.iter().sum::<usize>() < seq as usize && Instant::now() < deadline {
+        for (i, q) in port.rxqs.iter_mut().enumerate() {
+            batch.clear();
+            q.recv(&mut batch);
+            per_queue[i] += batch
+                .packets()
+                .iter()
+                .filter(|p| parse(p.data(), 3).is_some())
+                .count();
+        }
+    }
+    eprintln!("two queues: frames per queue {per_queue:?}");
+    assert_eq!(per_queue.iter().sum::<usize>(), seq as usize);
+    if cpus >= 2 {
+        assert!(per_queue[1] > 0, "queue 1 received nothing: {per_queue:?}");
+    }
+}
+
+/// Run in a child process by `killed_process_leaves_no_program`.
+#[test]
+#[ignore = "helper run in a child process by killed_process_leaves_no_program"]
+fn child_holds_port() {
+    let Ok(name) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let _port = open(&name, XdpMode::Native).unwrap_or_else(|e| panic!("open: {e}"));
+    println!("READY");
+    std::thread::sleep(Duration::from_secs(20));
+}
+
+#[test]
+fn killed_process_leaves_no_program() {
+    let Some(veth) = Veth::new("k", false) else {
+        return;
+    };
+    let exe = std::env::current_exe().unwrap();
+    let child = Command::new(exe)
+        .args(["afxdp::tests::child_holds_port", "--exact", "--ignored"])
+        .args(["--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, &veth.a)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut child = KillOnDrop(child);
+    let out = child.0.stdout.take().unwrap();
+    let ready = BufReader::new(out)
+        .lines()
+        .map_while(Result::ok)
+        .any(|l| l.contains("READY"));
+    assert!(ready, "child did not open the port");
+    assert!(veth.xdp_attached());
+    child.0.kill().unwrap(); // SIGKILL
+    child.0.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while veth.xdp_attached() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        !veth.xdp_attached(),
+        "XDP program left behind by a killed process"
+    );
+}
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn frame_len(seq: u32) -> usize {
+    60 + seq as usize * 14
+}
+
+/// A test frame: broadcast, magic, test id, sequence number, and a pattern
+/// that depends on both; `udp` wraps it in IPv4/UDP with a per-frame port.
+fn frame(test: u8, seq: u32, len: usize, udp: bool) -> Vec<u8> {
+    let mut f = vec![0u8; len.max(60)];
+    f[..6].copy_from_slice(&[0xff; 6]);
+    f[6..12].copy_from_slice(&[0x02, 0, 0, 0, test, 1]);
+    let body = if udp {
+        f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+        let ip_len = (f.len() - 14) as u16;
+        let ip = [
+            0x45,
+            0,
+            (ip_len >> 8) as u8,
+            ip_len as u8,
+            0,
+            0,
+            0,
+            0,
+            64,
+            17,
+            0,
+            0,
+            10,
+            0,
+            0,
+            1,
+            10,
+            0,
+            0,
+            2,
+        ];
+        f[14..34].copy_from_slice(&ip);
+        let port = 1024 + (seq as u16 % 1000);
+        f[34..36].copy_from_slice(&port.to_be_bytes());
+        f[36..38].copy_from_slice(&9u16.to_be_bytes());
+        f[38..40].copy_from_slice(&(ip_len - 20).to_be_bytes());
+        42
+    } else {
+        f[12..14].copy_from_slice(&ETHERTYPE.to_be_bytes());
+        14
+    };
+    f[body..body + 4].copy_from_slice(MAGIC);
+    f[body + 4] = test;
+    f[body + 5..body + 9].copy_from_slice(&seq.to_be_bytes());
+    for (i, b) in f[body + 9..].iter_mut().enumerate() {
+        *b = (i as u8) ^ (seq as u8);
+    }
+    f
+}
+
+/// The sequence number of a well-formed test frame of test `test`.
+fn parse(f: &[u8], test: u8) -> Option<u32> {
+    let body = [14, 42]
+        .into_iter()
+        .find(|&b| f.len() >= b + 9 && &f[b..b + 4] == MAGIC)?;
+    if f[body + 4] != test {
+        return None;
+    }
+    let seq = u32::from_be_bytes(f[body + 5..body + 9].try_into().ok()?);
+    let intact = f[body + 9..]
+        .iter()
+        .enumerate()
+        .all(|(i, b)| *b == (i as u8) ^ (seq as u8));
+    assert!(intact, "frame {seq} of test {test} is corrupted");
+    Some(seq)
+}
+
+/// Receives test frames from all queues of `port` until `want` distinct
+/// ones arrived or 2 s passed; checks each frame's length.
+fn recv_port(port: &mut crate::OpenPort, test: u8, want: usize) -> HashSet<u32> {
+    let mut batch = Batch::new();
+    let mut got = HashSet::new();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while got.len() < want && Instant::now() < deadline {
+        for q in port.rxqs.iter_mut() {
+            batch.clear();
+            q.recv(&mut batch);
+            for p in batch.packets() {
+                if let Some(seq) = parse(p.data(), test) {
+                    assert_eq!(p.len(), frame_len(seq), "length of frame {seq}");
+                    got.insert(seq);
+                }
+            }
+        }
+    }
+    got
+}
+
+fn drain_tx(port: &mut crate::OpenPort) {
+    port.tx.flush();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while port.tx.pending() && Instant::now() < deadline {
+        port.tx.flush();
+    }
+    assert!(!port.tx.pending(), "TX descriptors still pending after 2 s");
+}
+
+fn poll_in(fd: RawFd, timeout_ms: i32) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, count 1.
+    let rc = unsafe { libc::poll(&mut p, 1, timeout_ms) };
+    rc == 1 && p.revents & libc::POLLIN != 0
+}
+
+fn pin_to_cpu(cpu: usize) {
+    // SAFETY: cpu_set_t is plain data; CPU_SET writes inside it; the call
+    // changes only the calling thread's affinity.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|euid| euid == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// A veth pair this test created; deleted on drop.
+struct Veth {
+    a: String,
+    b: String,
+}
+
+impl Veth {
+    /// Creates the pair (with two queues per end when `two_queues`), or
+    /// returns `None` with a message when not running as root.
+    fn new(tag: &str, two_queues: bool) -> Option<Veth> {
+        if !is_root() {
+            eprintln!("skipped: needs root to create veth pairs and attach XDP");
+            return None;
+        }
+        let a = format!("xt{}{tag}a", std::process::id());
+        let b = format!("xt{}{tag}b", std::process::id());
+        assert!(a.len() <= netdev::MAX_IFNAME);
+        let q: &[&str] = if two_queues {
+            &["numtxqueues", "2", "numrxqueues", "2"]
+        } else {
+            &[]
+        };
+        let mut args = vec!["link", "add", &a];
+        args.extend(q);
+        args.extend(["type", "veth", "peer", "name", &b]);
+        args.extend(q);
+        run("ip", &args);
+        // From here on the pair is ours: the guard deletes it.
+        let v = Veth { a, b };
+        for n in [&v.a, &v.b] {
+            // Keep IPv6 neighbour discovery noise off the test links.
+            let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{n}/disable_ipv6"), "1");
+            if two_queues {
+                run("ethtool", &["-L", n, "rx", "2", "tx", "2"]);
+            }
+        }
+        run("ip", &["link", "set", &v.b, "up"]);
+        Some(v)
+    }
+
+    fn xdp_attached(&self) -> bool {
+        run("ip", &["link", "show", "dev", &self.a]).contains("prog/xdp")
+    }
+}
+
+impl Drop for Veth {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "del", "dev", &self.a])
+            .status();
+    }
+}
+
+fn run(cmd: &str, args: &[&str]) -> String {
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("running {cmd}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd} {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// An AF_PACKET socket bound to one interface (receiving `proto` frames;
+/// protocol 0 receives nothing and is for sending).
+struct PacketSocket {
+    fd: OwnedFd,
+}
+
+impl PacketSocket {
+    fn open(ifname: &str, proto: u16) -> PacketSocket {
+        let ifindex = netdev::ifindex(ifname).unwrap();
+        // SAFETY: plain socket() call; the result is checked and owned at once.
+        let fd = unsafe {
+            libc::socket(
+                libc::AF_PACKET,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                i32::from(proto.to_be()),
+            )
+        };
+        assert!(
+            fd >= 0,
+            "AF_PACKET socket: {}",
+            std::io::Error::last_os_error()
+        );
+        // SAFETY: fresh descriptor nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        // SAFETY: plain data; all-zero is valid.
+        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        sll.sll_family = libc::AF_PACKET as u16;
+        sll.sll_protocol = proto.to_be();
+        sll.sll_ifindex = ifindex as i32;
+        // SAFETY: `sll` is a valid sockaddr_ll of the size passed.
+        let rc = unsafe {
+            libc::bind(
+                fd.as_raw_fd(),
+                (&sll as *const libc::sockaddr_ll).cast(),
+                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(rc, 0, "bind AF_PACKET: {}", std::io::Error::last_os_error());
+        let size: libc::c_int = 32 << 20;
+        // SAFETY: `size` is a live c_int of the size passed.
+        unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUFFORCE,
+                (&size as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+        PacketSocket { fd }
+    }
+
+    fn send(&self, frame: &[u8]) {
+        // SAFETY: `frame` is a live buffer of the length passed.
+        let rc = unsafe { libc::send(self.fd.as_raw_fd(), frame.as_ptr().cast(), frame.len(), 0) };
+        assert_eq!(
+            rc,
+            frame.len() as isize,
+            "{}",
+            std::io::Error::last_os_error()
+        );
+    }
+
+    /// Distinct test frames received until `want` or `idle` without any.
+    fn collect(&self, test: u8, want: usize, idle: Duration) -> HashSet<u32> {
+        let mut got = HashSet::new();
+        let mut buf = vec![0u8; 4096];
+        while got.len() < want {
+            if !poll_in(self.fd.as_raw_fd(), idle.as_millis() as i32) {
+                break;
+            }
+            // SAFETY: `buf` is a live, writable buffer of the length passed.
+            let n = unsafe {
+                libc::recv(
+                    self.fd.as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            if let Ok(n) = usize::try_from(n) {
+                if let Some(seq) = parse(&buf[..n], test) {
+                    got.insert(seq);
+                }
+            }
+        }
+        got
+    }
+}

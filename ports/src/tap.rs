@@ -1,0 +1,246 @@
+//! TAP ports: a TAP device the switch creates and owns, for VMs and for the
+//! switch's own "internal" interface.
+//!
+//! The device is not persistent: it disappears when its fd closes, that is
+//! when the [`OpenPort`] is dropped. Frames are read and written whole, with
+//! no packet-info or virtio-net header.
+//!
+//! One queue (no `IFF_MULTI_QUEUE`), its fd shared through an `Arc` by the
+//! receive half and the transmit half: `read` and `write` on a tun fd may run
+//! at the same time from different threads. Several queues would each need
+//! their own poll thread to receive, since the kernel spreads the frames it
+//! sends out of the device over all of them.
+
+use crate::{netdev, OpenPort, PortError, PortStatus, RxQueue, TxQueue};
+use pipeline::Batch;
+use std::fs::OpenOptions;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::sync::Arc;
+
+/// Creates the TAP device `name` and brings it up. `internal` only changes
+/// the reported backend ("internal" instead of "tap").
+pub fn create(name: &str, internal: bool) -> Result<OpenPort, PortError> {
+    let fail = |what: &'static str| move |e: io::Error| PortError::new(name, what, e);
+    netdev::check_ifname(name).map_err(|m| {
+        PortError::new(
+            name,
+            "checking the interface name",
+            io::Error::new(io::ErrorKind::InvalidInput, m),
+        )
+    })?;
+    if netdev::exists(name) && !is_tap(name) {
+        return Err(PortError::new(
+            name,
+            "creating the TAP device",
+            io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "a device of this name exists and is not a TAP device; delete it or choose another name",
+            ),
+        ));
+    }
+    let fd: OwnedFd = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open("/dev/net/tun")
+        .map_err(fail("opening /dev/net/tun"))?
+        .into();
+    tunsetiff(&fd, name).map_err(|e| match e.raw_os_error() {
+        Some(libc::EBUSY) => PortError::new(
+            name,
+            "attaching to the TAP device (TUNSETIFF): another process has it open",
+            e,
+        ),
+        _ => PortError::new(name, "creating the TAP device (TUNSETIFF)", e),
+    })?;
+    netdev::set_up(name, true).map_err(fail("bringing the interface up"))?;
+
+    let status = PortStatus {
+        backend: if internal { "internal" } else { "tap" }.into(),
+        mode: String::new(),
+        fallback_reason: None,
+        ifindex: netdev::ifindex(name).map_err(fail("looking up the interface"))?,
+        mtu: netdev::mtu(name).map_err(fail("reading the MTU"))?,
+        mac: netdev::mac(name).map_err(fail("reading the MAC address"))?,
+    };
+    let fd = Arc::new(fd);
+    Ok(OpenPort {
+        rxqs: vec![Box::new(TapRx { fd: fd.clone() })],
+        tx: Box::new(TapTx { fd }),
+        status,
+    })
+}
+
+/// Whether the existing device `name` is a TAP (tun devices list their
+/// flags in sysfs; other devices have no such file).
+fn is_tap(name: &str) -> bool {
+    std::fs::read_to_string(format!("/sys/class/net/{name}/tun_flags"))
+        .ok()
+        .and_then(|s| u32::from_str_radix(s.trim().trim_start_matches("0x"), 16).ok())
+        .is_some_and(|flags| flags & libc::IFF_TAP as u32 != 0)
+}
+
+fn tunsetiff(fd: &OwnedFd, name: &str) -> io::Result<()> {
+    // SAFETY: ifreq is plain old data; all-zero is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    // check_ifname bounded the length to IFNAMSIZ - 1, so the name keeps
+    // its terminating NUL.
+    for (d, s) in req.ifr_name.iter_mut().zip(name.as_bytes()) {
+        *d = *s as libc::c_char;
+    }
+    req.ifr_ifru.ifru_flags = (libc::IFF_TAP | libc::IFF_NO_PI) as libc::c_short;
+    // SAFETY: TUNSETIFF reads and writes one ifreq, which `req` is, and the
+    // fd is an open /dev/net/tun.
+    let rc = unsafe {
+        libc::ioctl(
+            fd.as_raw_fd(),
+            libc::TUNSETIFF,
+            &mut req as *mut libc::ifreq,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The receive half: reads frames the kernel sends out of the device.
+pub struct TapRx {
+    fd: Arc<OwnedFd>,
+}
+
+impl RxQueue for TapRx {
+    fn recv(&mut self, batch: &mut Batch) -> usize {
+        let mut added = 0;
+        while let Some(p) = batch.next_slot() {
+            let area = p.rx_area();
+            // SAFETY: `area` is valid for writes of `area.len()` bytes for
+            // the duration of the call; the fd is kept open by `self.fd`.
+            let n =
+                unsafe { libc::read(self.fd.as_raw_fd(), area.as_mut_ptr().cast(), area.len()) };
+            let Ok(n) = usize::try_from(n) else {
+                if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                    continue;
+                }
+                // EAGAIN: nothing left. Anything else: try again next time.
+                break;
+            };
+            if n == 0 {
+                break;
+            }
+            // tun reports the full length of a frame it had to cut short:
+            // drop such a frame rather than forward part of it.
+            if n > area.len() {
+                continue;
+            }
+            p.set_len(n);
+            batch.commit();
+            added += 1;
+        }
+        added
+    }
+
+    fn wake_fd(&self) -> Option<RawFd> {
+        Some(self.fd.as_raw_fd())
+    }
+}
+
+/// The transmit half: each frame written enters the kernel as received on
+/// the device.
+pub struct TapTx {
+    fd: Arc<OwnedFd>,
+}
+
+impl TxQueue for TapTx {
+    fn send(&mut self, frame: &[u8]) -> bool {
+        // SAFETY: `frame` is valid for reads of `frame.len()` bytes for the
+        // duration of the call; the fd is kept open by `self.fd`.
+        let n = unsafe { libc::write(self.fd.as_raw_fd(), frame.as_ptr().cast(), frame.len()) };
+        usize::try_from(n).is_ok_and(|n| n == frame.len())
+    }
+
+    fn flush(&mut self) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::afpacket::testutil::{
+        frame, ifname, marker, veth_pair, wait_readable, LinkGuard, RawSocket,
+    };
+    use std::time::{Duration, Instant};
+
+    fn in_ip_link(name: &str) -> bool {
+        let out = std::process::Command::new("ip")
+            .args(["-o", "link", "show"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).contains(&format!(": {name}:"))
+    }
+
+    #[test]
+    fn frames_go_both_ways_and_the_device_goes_away() {
+        let name = ifname("tt", "a");
+        let _guard = LinkGuard(vec![name.clone()]);
+        let mut port = create(&name, false).expect("create");
+        assert!(in_ip_link(&name));
+        assert!(is_tap(&name));
+        assert_eq!(port.status.backend, "tap");
+        assert_eq!(port.status.ifindex, netdev::ifindex(&name).unwrap());
+        assert_eq!(port.status.mac, netdev::mac(&name).unwrap());
+
+        // Switch -> kernel: written frames are received on the device.
+        let raw = RawSocket::bind(&name);
+        assert!(port.tx.send(&frame(7, None)));
+        let got = raw.recv_marked(&[7], Duration::from_secs(2));
+        assert_eq!(got.first().map(|g| &g.1), Some(&frame(7, None)));
+
+        // Kernel -> switch: frames sent out of the device are read.
+        raw.send(&frame(8, None));
+        let rx = &mut port.rxqs[0];
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut batch = Batch::new();
+        let mut seen = None;
+        while seen.is_none() && Instant::now() < deadline {
+            wait_readable(rx.wake_fd().unwrap(), 10);
+            batch.clear();
+            rx.recv(&mut batch);
+            seen = batch
+                .packets()
+                .iter()
+                .find(|p| marker(p.data()) == Some(8))
+                .map(|p| p.data().to_vec());
+        }
+        assert_eq!(seen, Some(frame(8, None)));
+
+        drop(port);
+        assert!(!netdev::exists(&name), "the device must go with the port");
+        assert!(!in_ip_link(&name));
+    }
+
+    #[test]
+    fn internal_ports_say_so() {
+        let name = ifname("tt", "i");
+        let _guard = LinkGuard(vec![name.clone()]);
+        let port = create(&name, true).expect("create");
+        assert_eq!(port.status.backend, "internal");
+        assert_eq!(port.status.mode, "");
+        assert_eq!(port.status.fallback_reason, None);
+    }
+
+    #[test]
+    fn bad_names_and_foreign_devices_are_refused() {
+        let err = create("a-name-far-too-long0", false)
+            .err()
+            .expect("too long");
+        assert!(err.to_string().contains("at most 15"), "{err}");
+
+        let (v, w) = (ifname("tt", "v"), ifname("tt", "w"));
+        let _links = veth_pair(&v, &w);
+        let err = create(&v, false).err().expect("a veth is not a tap");
+        assert!(err.to_string().contains("not a TAP"), "{err}");
+        assert!(netdev::exists(&v), "the veth must be left alone");
+    }
+}

@@ -1,0 +1,487 @@
+//! vswctl commands, executed by the daemon as one transaction.
+//!
+//! All commands of a request run against a copy of the configuration; if any
+//! fails, the copy is thrown away and nothing changes. Otherwise the copy is
+//! stored and applied, and the effects that are not configuration (flushing
+//! the MAC table, clearing statistics) run last.
+
+pub mod columns;
+mod show;
+
+use crate::config::{Bridge, Config, Port};
+use crate::runtime::Runtime;
+use columns::{parse_setting, set_bridge_column, set_port_column};
+use ports::netdev::check_ifname;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+/// One command as vswctl sends it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CommandReq {
+    pub args: Vec<String>,
+    #[serde(default)]
+    pub may_exist: bool,
+    #[serde(default)]
+    pub if_exists: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Request {
+    pub commands: Vec<CommandReq>,
+}
+
+/// The output of one command: plain text and the same as JSON.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Output {
+    pub text: String,
+    pub json: Value,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Response {
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Exit status vswctl should use.
+    #[serde(default)]
+    pub exit_code: i32,
+    #[serde(default)]
+    pub results: Vec<Output>,
+}
+
+/// A failed command: message and exit status.
+#[derive(Debug)]
+pub struct Failure {
+    pub message: String,
+    pub exit_code: i32,
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure {
+            message,
+            exit_code: 1,
+        }
+    }
+}
+
+type CmdResult = Result<Output, Failure>;
+
+/// Work that happens only if the whole transaction commits.
+enum Effect {
+    FdbFlush(Option<String>),
+    FdbFlushPort(String),
+    PmdStatsClear,
+}
+
+/// Everything a command may read or change.
+pub struct Txn<'a> {
+    pub cfg: Config,
+    pub rt: &'a Runtime,
+    effects: Vec<Effect>,
+    pid: u32,
+}
+
+/// What a transaction produced: the response, the new configuration when
+/// it changed (to store and apply), and effects to run once it is committed.
+pub struct Outcome {
+    pub response: Response,
+    pub new_config: Option<Config>,
+    effects: Vec<Effect>,
+}
+
+impl Outcome {
+    /// Runs the non-configuration effects; call after a successful commit.
+    pub fn apply_effects(&mut self, rt: &Runtime) {
+        for e in self.effects.drain(..) {
+            match e {
+                Effect::FdbFlush(b) => rt.fdb_flush(b.as_deref()),
+                Effect::FdbFlushPort(p) => rt.fdb_flush_port(&p),
+                Effect::PmdStatsClear => rt.pmd_clear(),
+            }
+        }
+    }
+}
+
+/// Runs a request as one transaction against `cfg`.
+pub fn execute(req: &Request, cfg: &Config, rt: &Runtime) -> Outcome {
+    let mut txn = Txn {
+        cfg: cfg.clone(),
+        rt,
+        effects: Vec::new(),
+        pid: std::process::id(),
+    };
+    let mut results = Vec::new();
+    for c in &req.commands {
+        match txn.run(c) {
+            Ok(o) => results.push(o),
+            Err(f) => {
+                return Outcome {
+                    response: Response {
+                        ok: false,
+                        error: Some(f.message),
+                        exit_code: f.exit_code,
+                        results: Vec::new(),
+                    },
+                    new_config: None,
+                    effects: Vec::new(),
+                }
+            }
+        }
+    }
+    let changed = txn.cfg.bridges != cfg.bridges;
+    let Txn {
+        cfg: mut new,
+        effects,
+        ..
+    } = txn;
+    let resp = Response {
+        ok: true,
+        error: None,
+        exit_code: 0,
+        results,
+    };
+    if changed {
+        new.version = cfg.version + 1;
+    }
+    Outcome {
+        response: resp,
+        new_config: changed.then_some(new),
+        effects,
+    }
+}
+
+fn text(lines: &[String]) -> String {
+    lines.iter().map(|l| format!("{l}\n")).collect()
+}
+
+fn none() -> Output {
+    Output {
+        text: String::new(),
+        json: Value::Null,
+    }
+}
+
+fn list(items: Vec<String>) -> Output {
+    Output {
+        text: text(&items),
+        json: json!(items),
+    }
+}
+
+impl Txn<'_> {
+    fn run(&mut self, c: &CommandReq) -> CmdResult {
+        let Some((name, args)) = c.args.split_first() else {
+            return Err("empty command".to_string().into());
+        };
+        let argc = |min: usize, max: usize| -> Result<(), Failure> {
+            if args.len() < min || args.len() > max {
+                let want = if min == max {
+                    format!("{min}")
+                } else if max == usize::MAX {
+                    format!("at least {min}")
+                } else {
+                    format!("{min} to {max}")
+                };
+                return Err(format!(
+                    "'{name}' takes {want} argument(s), got {} (see vswctl --help)",
+                    args.len()
+                )
+                .into());
+            }
+            Ok(())
+        };
+        match name.as_str() {
+            "add-br" => {
+                argc(1, 1)?;
+                self.add_br(&args[0], c.may_exist)
+            }
+            "del-br" => {
+                argc(1, 1)?;
+                self.del_br(&args[0], c.if_exists)
+            }
+            "list-br" => {
+                argc(0, 0)?;
+                Ok(list(self.cfg.bridges.keys().cloned().collect()))
+            }
+            "br-exists" => {
+                argc(1, 1)?;
+                if self.cfg.bridges.contains_key(&args[0]) {
+                    Ok(none())
+                } else {
+                    Err(Failure {
+                        message: String::new(),
+                        exit_code: 2,
+                    })
+                }
+            }
+            "add-port" => {
+                argc(2, usize::MAX)?;
+                self.add_port(&args[0], &args[1], &args[2..], c.may_exist)
+            }
+            "del-port" => {
+                argc(1, 2)?;
+                let (br, port) = match args {
+                    [p] => (None, p),
+                    [b, p] => (Some(b.as_str()), p),
+                    _ => unreachable!("checked by argc"),
+                };
+                self.del_port(br, port, c.if_exists)
+            }
+            "list-ports" => {
+                argc(1, 1)?;
+                let br = self.bridge(&args[0])?;
+                Ok(list(br.ports.keys().cloned().collect()))
+            }
+            "port-to-br" => {
+                argc(1, 1)?;
+                match self.cfg.port_bridge(&args[0]) {
+                    Some(b) => Ok(Output {
+                        text: format!("{b}\n"),
+                        json: json!(b),
+                    }),
+                    None => Err(format!("no port named {}", args[0]).into()),
+                }
+            }
+            "set" => {
+                argc(3, usize::MAX)?;
+                self.set(&args[0], &args[1], &args[2..])
+            }
+            "get" => {
+                argc(3, usize::MAX)?;
+                self.get(&args[0], &args[1], &args[2..])
+            }
+            "show" => {
+                argc(0, 0)?;
+                Ok(show::show(&self.cfg, self.rt, self.pid))
+            }
+            "fdb/show" => {
+                argc(1, 1)?;
+                self.bridge(&args[0])?;
+                Ok(show::fdb(self.rt, &args[0]))
+            }
+            "fdb/flush" => {
+                argc(0, 1)?;
+                if let Some(b) = args.first() {
+                    self.bridge(b)?;
+                }
+                self.effects.push(Effect::FdbFlush(args.first().cloned()));
+                Ok(Output {
+                    text: "table successfully flushed\n".into(),
+                    json: Value::Null,
+                })
+            }
+            "dump-ports" => {
+                argc(1, 2)?;
+                let br = self.bridge(&args[0])?;
+                let mut names: Vec<String> = vec![args[0].clone()];
+                names.extend(br.ports.keys().cloned());
+                if let Some(p) = args.get(1) {
+                    if !names.contains(p) {
+                        return Err(format!("bridge {} has no port named {p}", args[0]).into());
+                    }
+                    names = vec![p.clone()];
+                }
+                Ok(show::dump_ports(self.rt, &names))
+            }
+            "pmd/stats-show" => {
+                argc(0, 0)?;
+                Ok(show::pmd_stats(self.rt))
+            }
+            "pmd/rxq-show" => {
+                argc(0, 0)?;
+                Ok(show::pmd_rxqs(self.rt))
+            }
+            "pmd/stats-clear" => {
+                argc(0, 0)?;
+                self.effects.push(Effect::PmdStatsClear);
+                Ok(none())
+            }
+            other => Err(format!("unknown command '{other}'; use --help for help").into()),
+        }
+    }
+
+    fn bridge(&self, name: &str) -> Result<&Bridge, Failure> {
+        self.cfg
+            .bridges
+            .get(name)
+            .ok_or_else(|| format!("no bridge named {name}").into())
+    }
+
+    fn add_br(&mut self, name: &str, may_exist: bool) -> CmdResult {
+        check_ifname(name).map_err(|e| format!("cannot create bridge: {e}"))?;
+        if self.cfg.bridges.contains_key(name) {
+            if may_exist {
+                return Ok(none());
+            }
+            return Err(format!(
+                "cannot create a bridge named {name} because a bridge named {name} already exists"
+            )
+            .into());
+        }
+        if let Some(b) = self.cfg.port_bridge(name) {
+            return Err(format!(
+                "cannot create a bridge named {name} because a port named {name} already exists on bridge {b}"
+            )
+            .into());
+        }
+        self.cfg.bridges.insert(name.to_string(), Bridge::default());
+        Ok(none())
+    }
+
+    fn del_br(&mut self, name: &str, if_exists: bool) -> CmdResult {
+        if self.cfg.bridges.remove(name).is_none() && !if_exists {
+            return Err(format!("no bridge named {name}").into());
+        }
+        Ok(none())
+    }
+
+    fn add_port(
+        &mut self,
+        br: &str,
+        port: &str,
+        settings: &[String],
+        may_exist: bool,
+    ) -> CmdResult {
+        self.bridge(br)?;
+        check_ifname(port).map_err(|e| format!("cannot add port: {e}"))?;
+        let mut p = Port::default();
+        for s in settings {
+            set_port_column(&mut p, &parse_setting(s)?)
+                .map_err(|e| format!("add-port {br} {port}: {e}"))?;
+        }
+        if let Some(b) = self.cfg.port_bridge(port) {
+            if b == br && may_exist && b != port {
+                return Ok(none());
+            }
+            return Err(format!(
+                "cannot create a port named {port} because a port named {port} already exists on bridge {b}"
+            )
+            .into());
+        }
+        if self.cfg.bridges.contains_key(port) {
+            return Err(format!(
+                "cannot create a port named {port} because a bridge named {port} already exists"
+            )
+            .into());
+        }
+        if let Some(b) = self.cfg.bridges.get_mut(br) {
+            b.ports.insert(port.to_string(), p);
+        }
+        Ok(none())
+    }
+
+    fn del_port(&mut self, br: Option<&str>, port: &str, if_exists: bool) -> CmdResult {
+        if let Some(b) = br {
+            self.bridge(b)?;
+        }
+        let owner = self
+            .cfg
+            .bridges
+            .iter()
+            .find(|(_, b)| b.ports.contains_key(port))
+            .map(|(n, _)| n.clone());
+        match (owner, br) {
+            (Some(o), Some(b)) if o != b => {
+                Err(format!("bridge {b} does not have a port {port} (it is on bridge {o})").into())
+            }
+            (Some(o), _) => {
+                if let Some(b) = self.cfg.bridges.get_mut(&o) {
+                    b.ports.remove(port);
+                }
+                Ok(none())
+            }
+            (None, _) if if_exists => Ok(none()),
+            (None, Some(b)) if b == port => Err(format!(
+                "cannot delete port {port} because it is the local port for bridge {b} (deleting this port requires deleting the entire bridge)"
+            )
+            .into()),
+            (None, _) => Err(format!("no port named {port}").into()),
+        }
+    }
+
+    fn port_mut(&mut self, name: &str) -> Result<&mut Port, Failure> {
+        self.cfg
+            .bridges
+            .values_mut()
+            .find_map(|b| b.ports.get_mut(name))
+            .ok_or_else(|| format!("no port named {name}").into())
+    }
+
+    fn set(&mut self, table: &str, record: &str, settings: &[String]) -> CmdResult {
+        match table.to_ascii_lowercase().as_str() {
+            "bridge" => {
+                let mut br = self.bridge(record)?.clone();
+                for s in settings {
+                    set_bridge_column(&mut br, &parse_setting(s)?)?;
+                }
+                self.cfg.bridges.insert(record.to_string(), br);
+            }
+            "port" | "interface" => {
+                let mut p = self.port_mut(record)?.clone();
+                let before = (p.tag, p.trunks.clone(), p.vlan_mode.clone());
+                for s in settings {
+                    set_port_column(&mut p, &parse_setting(s)?)?;
+                }
+                if before != (p.tag, p.trunks.clone(), p.vlan_mode.clone()) {
+                    self.effects.push(Effect::FdbFlushPort(record.to_string()));
+                }
+                *self.port_mut(record)? = p;
+            }
+            other => {
+                return Err(
+                    format!("unknown table \"{other}\" (known: bridge, port, interface)").into(),
+                )
+            }
+        }
+        Ok(none())
+    }
+
+    fn get(&self, table: &str, record: &str, columns: &[String]) -> CmdResult {
+        let value = match table.to_ascii_lowercase().as_str() {
+            "bridge" => serde_json::to_value(self.bridge(record)?),
+            "port" | "interface" => {
+                let p = self
+                    .cfg
+                    .bridges
+                    .values()
+                    .find_map(|b| b.ports.get(record))
+                    .ok_or_else(|| format!("no port named {record}"))?;
+                serde_json::to_value(p)
+            }
+            other => {
+                return Err(
+                    format!("unknown table \"{other}\" (known: bridge, port, interface)").into(),
+                )
+            }
+        }
+        .map_err(|e| e.to_string())?;
+        let mut lines = Vec::new();
+        let mut values = Vec::new();
+        for col in columns {
+            let (c, key) = match col.split_once(':') {
+                Some((c, k)) => (c.replace('-', "_"), Some(k)),
+                None => (col.replace('-', "_"), None),
+            };
+            let c = if c == "type" { "type".to_string() } else { c };
+            let Some(v) = value.get(&c) else {
+                return Err(format!("{table} has no column named \"{c}\"").into());
+            };
+            let v = match key {
+                Some(k) => match v.get(k) {
+                    Some(x) => x.clone(),
+                    None => {
+                        return Err(format!("no key \"{k}\" in {table} {record} column {c}").into())
+                    }
+                },
+                None => v.clone(),
+            };
+            lines.push(show::ovs_value(&v));
+            values.push(v);
+        }
+        Ok(Output {
+            text: text(&lines),
+            json: json!(values),
+        })
+    }
+}

@@ -1,0 +1,223 @@
+//! Read-only commands: `show`, `fdb/show`, `dump-ports`, `pmd/*`, rendered
+//! as text in the style of ovs-vsctl / ovs-appctl and as JSON.
+
+use super::Output;
+use crate::config::{Config, Map, Port};
+use crate::runtime::Runtime;
+use pipeline::wire::eth::fmt_mac;
+use serde_json::{json, Value};
+use std::fmt::Write;
+
+/// Formats a JSON value the way ovs-vsctl prints column values.
+pub fn ovs_value(v: &Value) -> String {
+    match v {
+        Value::Null => "[]".into(),
+        Value::String(s) if s.is_empty() => "\"\"".into(),
+        Value::String(s) => {
+            if s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            {
+                s.clone()
+            } else {
+                format!("{s:?}")
+            }
+        }
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(ovs_value).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Object(m) => format!(
+            "{{{}}}",
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", ovs_value(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        other => other.to_string(),
+    }
+}
+
+fn map_text(m: &Map) -> String {
+    ovs_value(&json!(m))
+}
+
+fn port_json(name: &str, p: &Port, rt: &Runtime) -> Value {
+    let view = rt.port_view(name);
+    let st = view.status.as_ref();
+    json!({
+        "name": name,
+        "ofport": view.port_no,
+        "type": if p.kind.is_empty() { "system" } else { p.kind.as_str() },
+        "tag": p.tag,
+        "trunks": p.trunks,
+        "vlan_mode": p.vlan_mode,
+        "options": p.options,
+        "external_ids": p.external_ids,
+        "backend": st.map(|s| s.backend.clone()),
+        "mode": st.map(|s| s.mode.clone()),
+        "fallback_reason": st.and_then(|s| s.fallback_reason.clone()),
+        "mtu": st.map(|s| s.mtu),
+        "mac": st.map(|s| fmt_mac(&s.mac)),
+        "error": view.error,
+    })
+}
+
+pub fn show(cfg: &Config, rt: &Runtime, pid: u32) -> Output {
+    let mut t = String::new();
+    let _ = writeln!(t, "vswitchd (pid {pid})");
+    let mut bridges = Vec::new();
+    for (bname, br) in &cfg.bridges {
+        let _ = writeln!(t, "    Bridge {bname}");
+        if !br.other_config.is_empty() {
+            let _ = writeln!(t, "        other_config: {}", map_text(&br.other_config));
+        }
+        let internal = Port {
+            kind: "internal".into(),
+            ..Default::default()
+        };
+        let mut ports = vec![port_json(bname, &internal, rt)];
+        ports.extend(br.ports.iter().map(|(n, p)| port_json(n, p, rt)));
+        for p in &ports {
+            let name = p["name"].as_str().unwrap_or_default();
+            let _ = writeln!(t, "        Port {name}");
+            for col in ["tag", "trunks", "vlan_mode"] {
+                let v = &p[col];
+                let empty = v.is_null() || v.as_array().is_some_and(|a| a.is_empty());
+                if !empty {
+                    let _ = writeln!(t, "            {col}: {}", ovs_value(v));
+                }
+            }
+            let _ = writeln!(t, "            Interface {name}");
+            let kind = p["type"].as_str().unwrap_or_default();
+            let mut ty = kind.to_string();
+            if let Some(b) = p["backend"].as_str() {
+                if b != kind {
+                    ty = format!("{ty} ({b}");
+                } else {
+                    ty.push_str(" (");
+                }
+                if let Some(m) = p["mode"].as_str().filter(|m| !m.is_empty()) {
+                    if !ty.ends_with('(') {
+                        ty.push(' ');
+                    }
+                    ty.push_str(m);
+                }
+                ty = ty.trim_end_matches(" (").to_string();
+                if ty.contains('(') {
+                    ty.push(')');
+                }
+            }
+            let _ = writeln!(t, "                type: {ty}");
+            for col in ["options", "external_ids"] {
+                if p[col].as_object().is_some_and(|m| !m.is_empty()) {
+                    let _ = writeln!(t, "                {col}: {}", ovs_value(&p[col]));
+                }
+            }
+            if let Some(r) = p["fallback_reason"].as_str() {
+                let _ = writeln!(t, "                fallback: {r:?}");
+            }
+            if let Some(e) = p["error"].as_str() {
+                let _ = writeln!(t, "                error: {e:?}");
+            }
+        }
+        bridges.push(json!({
+            "name": bname,
+            "other_config": br.other_config,
+            "external_ids": br.external_ids,
+            "ports": ports,
+        }));
+    }
+    Output {
+        text: t,
+        json: json!({ "bridges": bridges }),
+    }
+}
+
+pub fn fdb(rt: &Runtime, bridge: &str) -> Output {
+    let rows = rt.fdb(bridge);
+    let mut t = String::from(" port  VLAN  MAC                Age\n");
+    let mut j = Vec::new();
+    for (name, e) in &rows {
+        let mac = fmt_mac(&e.mac);
+        let _ = writeln!(t, "{name:>5}  {:>4}  {mac}  {:>3}", e.vlan, e.age_secs);
+        j.push(json!({"port": name, "vlan": e.vlan, "mac": mac, "age": e.age_secs}));
+    }
+    Output {
+        text: t,
+        json: json!(j),
+    }
+}
+
+pub fn dump_ports(rt: &Runtime, names: &[String]) -> Output {
+    let mut t = String::new();
+    let mut j = Vec::new();
+    for n in names {
+        let Some(c) = rt.counters(n) else { continue };
+        let _ = writeln!(
+            t,
+            "  port {n}: rx pkts={}, bytes={}, drop={}\n           tx pkts={}, bytes={}, drop={}",
+            c.rx_packets, c.rx_bytes, c.rx_dropped, c.tx_packets, c.tx_bytes, c.tx_dropped
+        );
+        let reasons: Vec<String> = c
+            .drops
+            .iter()
+            .filter(|(_, v)| **v > 0)
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        if !reasons.is_empty() {
+            let _ = writeln!(t, "           drops: {}", reasons.join(", "));
+        }
+        j.push(json!(c));
+    }
+    Output {
+        text: t,
+        json: json!(j),
+    }
+}
+
+pub fn pmd_stats(rt: &Runtime) -> Output {
+    let reports = rt.pmd_reports();
+    let mut t = String::new();
+    for r in &reports {
+        let core = r
+            .core
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| "any".into());
+        let _ = writeln!(t, "pmd thread {} core {core}:", r.pmd);
+        let _ = writeln!(t, "  packets received: {}", r.packets);
+        let _ = writeln!(
+            t,
+            "  batches: {} (avg {:.1} packets)",
+            r.batches, r.avg_batch
+        );
+        let _ = writeln!(t, "  busy: {} ns ({:.1} %)", r.busy_ns, r.busy_pct);
+        let _ = writeln!(t, "  idle: {} ns", r.idle_ns);
+        let _ = writeln!(t, "  ns per packet: {:.1}", r.ns_per_packet);
+        let _ = writeln!(t, "  idle sleeps: {}", r.sleeps);
+    }
+    Output {
+        text: t,
+        json: json!(reports),
+    }
+}
+
+pub fn pmd_rxqs(rt: &Runtime) -> Output {
+    let reports = rt.pmd_reports();
+    let mut t = String::new();
+    let mut j = Vec::new();
+    for r in &reports {
+        let core = r
+            .core
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| "any".into());
+        let _ = writeln!(t, "pmd thread {} core {core}:", r.pmd);
+        for q in &r.rxqs {
+            let _ = writeln!(t, "  {q}");
+        }
+        j.push(json!({"pmd": r.pmd, "core": r.core, "rxqs": r.rxqs}));
+    }
+    Output {
+        text: t,
+        json: json!(j),
+    }
+}

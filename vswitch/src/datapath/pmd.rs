@@ -1,0 +1,399 @@
+//! Poll-mode threads.
+//!
+//! Each thread owns some receive queues, polls them in a loop, and forwards
+//! what arrives in batches. The control thread talks to it only through a
+//! command channel (new snapshot, queues added or removed), read between
+//! batches, and an eventfd that wakes it from its idle sleep.
+//!
+//! Idle back-off: after `SPIN` of polling with nothing received, the thread
+//! sleeps in `ppoll()` on the queues' descriptors and its eventfd, so a frame
+//! or a command wakes it at once; the timeout (`pmd-sleep-max`) bounds the
+//! delay for queues that cannot signal readiness.
+
+use super::forward::Forwarder;
+use super::Snapshot;
+use crossbeam_channel::{Receiver, Sender};
+use pipeline::{Batch, PortNo};
+use ports::RxQueue;
+use serde::Serialize;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How long a thread keeps polling after the last frame before it sleeps.
+const SPIN: Duration = Duration::from_micros(200);
+
+pub enum Command {
+    AddRxq {
+        port_no: PortNo,
+        name: String,
+        queue: usize,
+        rxq: Box<dyn RxQueue>,
+    },
+    RemovePort(PortNo),
+    Snapshot(Arc<Snapshot>),
+    /// Answered once every earlier command has been applied.
+    Sync(Sender<()>),
+    Stop,
+}
+
+/// Counters of one poll thread, published a few times a second.
+#[derive(Default)]
+pub struct PmdStats {
+    pub packets: AtomicU64,
+    pub batches: AtomicU64,
+    pub busy_ns: AtomicU64,
+    pub idle_ns: AtomicU64,
+    pub sleeps: AtomicU64,
+    pub rxqs: Mutex<Vec<(String, usize)>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PmdReport {
+    pub pmd: usize,
+    pub core: Option<usize>,
+    pub packets: u64,
+    pub batches: u64,
+    pub avg_batch: f64,
+    pub busy_ns: u64,
+    pub idle_ns: u64,
+    pub busy_pct: f64,
+    pub ns_per_packet: f64,
+    pub sleeps: u64,
+    pub rxqs: Vec<String>,
+}
+
+/// A shared time base: milliseconds since the daemon started. MAC ages are
+/// kept in it by all threads.
+#[derive(Clone, Copy)]
+pub struct Clock(Instant);
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock(Instant::now())
+    }
+}
+
+impl Clock {
+    #[inline]
+    pub fn now_ms(&self) -> u64 {
+        self.0.elapsed().as_millis() as u64
+    }
+}
+
+pub struct Pmd {
+    pub id: usize,
+    pub core: Option<usize>,
+    pub stats: Arc<PmdStats>,
+    commands: Sender<Command>,
+    wake: Arc<OwnedFd>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Pmd {
+    pub fn spawn(
+        id: usize,
+        core: Option<usize>,
+        sleep_max: Duration,
+        clock: Clock,
+    ) -> io::Result<Pmd> {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let wake = Arc::new(eventfd()?);
+        let stats = Arc::new(PmdStats::default());
+        let worker = Worker {
+            core,
+            commands: rx,
+            wake: wake.clone(),
+            stats: stats.clone(),
+            sleep_max,
+            clock,
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("pmd{id}"))
+            .spawn(move || worker.run())?;
+        Ok(Pmd {
+            id,
+            core,
+            stats,
+            commands: tx,
+            wake,
+            thread: Some(thread),
+        })
+    }
+
+    pub fn send(&self, cmd: Command) {
+        // A send only fails when the thread has exited; stop() reports that.
+        let _ = self.commands.send(cmd);
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live u64 to an eventfd we own.
+        unsafe {
+            libc::write(
+                self.wake.as_raw_fd(),
+                (&one as *const u64).cast(),
+                std::mem::size_of::<u64>(),
+            )
+        };
+    }
+
+    /// Waits until every command sent so far has been applied.
+    pub fn sync(&self) {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.send(Command::Sync(tx));
+        let _ = rx.recv_timeout(Duration::from_secs(5));
+    }
+
+    pub fn report(&self) -> PmdReport {
+        let s = &self.stats;
+        let packets = s.packets.load(Relaxed);
+        let batches = s.batches.load(Relaxed);
+        let busy = s.busy_ns.load(Relaxed);
+        let idle = s.idle_ns.load(Relaxed);
+        let rxqs = s
+            .rxqs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(n, q)| format!("{n} queue {q}"))
+            .collect();
+        PmdReport {
+            pmd: self.id,
+            core: self.core,
+            packets,
+            batches,
+            avg_batch: ratio(packets, batches),
+            busy_ns: busy,
+            idle_ns: idle,
+            busy_pct: 100.0 * ratio(busy, busy + idle),
+            ns_per_packet: ratio(busy, packets),
+            sleeps: s.sleeps.load(Relaxed),
+            rxqs,
+        }
+    }
+
+    pub fn clear_stats(&self) {
+        for c in [
+            &self.stats.packets,
+            &self.stats.batches,
+            &self.stats.busy_ns,
+            &self.stats.idle_ns,
+            &self.stats.sleeps,
+        ] {
+            c.store(0, Relaxed);
+        }
+    }
+}
+
+impl Drop for Pmd {
+    fn drop(&mut self) {
+        self.send(Command::Stop);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 {
+        0.0
+    } else {
+        a as f64 / b as f64
+    }
+}
+
+fn eventfd() -> io::Result<OwnedFd> {
+    // SAFETY: plain eventfd() call; the result is checked before use.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+struct Rxq {
+    port_no: PortNo,
+    rxq: Box<dyn RxQueue>,
+}
+
+struct Worker {
+    core: Option<usize>,
+    commands: Receiver<Command>,
+    wake: Arc<OwnedFd>,
+    stats: Arc<PmdStats>,
+    sleep_max: Duration,
+    clock: Clock,
+}
+
+/// Counters kept locally and published now and then.
+#[derive(Default)]
+struct Local {
+    packets: u64,
+    batches: u64,
+    busy_ns: u64,
+    idle_ns: u64,
+    sleeps: u64,
+}
+
+impl Worker {
+    fn run(self) {
+        if let Some(core) = self.core {
+            if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
+                log::warn!("could not pin poll thread to core {core}");
+            }
+        }
+        let mut batch = Batch::new();
+        let mut fwd = Forwarder::new();
+        let mut snap = Arc::new(Snapshot::default());
+        let mut rxqs: Vec<Rxq> = Vec::new();
+        let mut local = Local::default();
+        let mut last_rx = Instant::now();
+        let mut last_publish = Instant::now();
+        let mut pollfds: Vec<libc::pollfd> = Vec::new();
+        let mut pollfds_stale = true;
+
+        loop {
+            while let Ok(cmd) = self.commands.try_recv() {
+                match cmd {
+                    Command::AddRxq {
+                        port_no,
+                        name,
+                        queue,
+                        rxq,
+                    } => {
+                        rxqs.push(Rxq { port_no, rxq });
+                        self.rxq_names().push((name, queue));
+                    }
+                    Command::RemovePort(p) => {
+                        let names = &mut self.rxq_names();
+                        let mut i = 0;
+                        while i < rxqs.len() {
+                            if rxqs[i].port_no == p {
+                                rxqs.remove(i);
+                                names.remove(i);
+                            } else {
+                                i += 1;
+                            }
+                        }
+                    }
+                    Command::Snapshot(s) => snap = s,
+                    Command::Sync(reply) => {
+                        let _ = reply.send(());
+                    }
+                    Command::Stop => return,
+                }
+                pollfds_stale = true;
+            }
+
+            let start = Instant::now();
+            let now_ms = self.clock.now_ms();
+            let mut got = 0usize;
+            for q in rxqs.iter_mut() {
+                let n = q.rxq.recv(&mut batch);
+                if n > 0 {
+                    fwd.process(&snap, q.port_no, &mut batch, now_ms);
+                    batch.clear();
+                    got += n;
+                    local.batches += 1;
+                }
+            }
+            if fwd.has_pending() {
+                fwd.flush_pending(&snap);
+            }
+            let spent = start.elapsed().as_nanos() as u64;
+            if got > 0 {
+                local.packets += got as u64;
+                local.busy_ns += spent;
+                last_rx = start;
+            } else {
+                local.idle_ns += spent;
+                if !fwd.has_pending() && start.duration_since(last_rx) > SPIN {
+                    if pollfds_stale {
+                        self.build_pollfds(&rxqs, &mut pollfds);
+                        pollfds_stale = false;
+                    }
+                    self.publish(&mut local);
+                    let all_signal = rxqs.iter().all(|q| q.rxq.wake_fd().is_some());
+                    let timeout = if all_signal {
+                        self.sleep_max.max(Duration::from_millis(100))
+                    } else {
+                        self.sleep_max
+                    };
+                    let slept = Instant::now();
+                    self.sleep(&mut pollfds, timeout);
+                    local.sleeps += 1;
+                    local.idle_ns += slept.elapsed().as_nanos() as u64;
+                }
+            }
+            if start.duration_since(last_publish) > Duration::from_millis(100) {
+                self.publish(&mut local);
+                last_publish = start;
+            }
+        }
+    }
+
+    fn rxq_names(&self) -> std::sync::MutexGuard<'_, Vec<(String, usize)>> {
+        self.stats
+            .rxqs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn publish(&self, l: &mut Local) {
+        let s = &self.stats;
+        s.packets.fetch_add(l.packets, Relaxed);
+        s.batches.fetch_add(l.batches, Relaxed);
+        s.busy_ns.fetch_add(l.busy_ns, Relaxed);
+        s.idle_ns.fetch_add(l.idle_ns, Relaxed);
+        s.sleeps.fetch_add(l.sleeps, Relaxed);
+        *l = Local::default();
+    }
+
+    fn build_pollfds(&self, rxqs: &[Rxq], fds: &mut Vec<libc::pollfd>) {
+        fds.clear();
+        let mut add = |fd: RawFd| {
+            fds.push(libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            })
+        };
+        add(self.wake.as_raw_fd());
+        for q in rxqs {
+            if let Some(fd) = q.rxq.wake_fd() {
+                add(fd);
+            }
+        }
+    }
+
+    /// Sleeps until a queue or the control thread signals, or `timeout`.
+    fn sleep(&self, fds: &mut [libc::pollfd], timeout: Duration) {
+        let ts = libc::timespec {
+            tv_sec: timeout.as_secs() as libc::time_t,
+            tv_nsec: timeout.subsec_nanos() as libc::c_long,
+        };
+        // SAFETY: `fds` is a valid, initialised slice for the whole call and
+        // `ts` lives on the stack; no signal mask is passed.
+        let rc = unsafe {
+            libc::ppoll(
+                fds.as_mut_ptr(),
+                fds.len() as libc::nfds_t,
+                &ts,
+                std::ptr::null(),
+            )
+        };
+        if rc > 0 && fds[0].revents != 0 {
+            let mut v: u64 = 0;
+            // SAFETY: reads 8 bytes into a live u64 from our own eventfd.
+            unsafe {
+                libc::read(
+                    self.wake.as_raw_fd(),
+                    (&mut v as *mut u64).cast(),
+                    std::mem::size_of::<u64>(),
+                )
+            };
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! Per-port counters, shared between the poll threads (writers, once per
+//! batch) and the control thread (reader).
+
+use pipeline::DropReason;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+#[derive(Default)]
+pub struct PortStats {
+    pub rx_packets: AtomicU64,
+    pub rx_bytes: AtomicU64,
+    pub tx_packets: AtomicU64,
+    pub tx_bytes: AtomicU64,
+    drops: [AtomicU64; DropReason::COUNT],
+}
+
+impl PortStats {
+    #[inline]
+    pub fn add_rx(&self, packets: u64, bytes: u64) {
+        self.rx_packets.fetch_add(packets, Relaxed);
+        self.rx_bytes.fetch_add(bytes, Relaxed);
+    }
+
+    #[inline]
+    pub fn add_tx(&self, packets: u64, bytes: u64) {
+        if packets > 0 {
+            self.tx_packets.fetch_add(packets, Relaxed);
+            self.tx_bytes.fetch_add(bytes, Relaxed);
+        }
+    }
+
+    #[inline]
+    pub fn add_drop(&self, reason: DropReason, n: u64) {
+        self.drops[reason.index()].fetch_add(n, Relaxed);
+    }
+
+    pub fn snapshot(&self, port: &str) -> PortCounters {
+        let drops: BTreeMap<String, u64> = DropReason::ALL
+            .iter()
+            .map(|r| (r.name().to_string(), self.drops[r.index()].load(Relaxed)))
+            .collect();
+        let tx_dropped = drops[DropReason::TxFull.name()];
+        PortCounters {
+            port: port.to_string(),
+            rx_packets: self.rx_packets.load(Relaxed),
+            rx_bytes: self.rx_bytes.load(Relaxed),
+            tx_packets: self.tx_packets.load(Relaxed),
+            tx_bytes: self.tx_bytes.load(Relaxed),
+            rx_dropped: drops.values().sum::<u64>() - tx_dropped,
+            tx_dropped,
+            drops,
+        }
+    }
+}
+
+/// What `dump-ports` reports for one port.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct PortCounters {
+    pub port: String,
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    pub rx_dropped: u64,
+    pub tx_dropped: u64,
+    pub drops: BTreeMap<String, u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drops_split_into_rx_and_tx() {
+        let s = PortStats::default();
+        s.add_rx(3, 180);
+        s.add_drop(DropReason::Runt, 2);
+        s.add_drop(DropReason::TxFull, 1);
+        let c = s.snapshot("p");
+        assert_eq!(c.rx_packets, 3);
+        assert_eq!(c.rx_dropped, 2);
+        assert_eq!(c.tx_dropped, 1);
+        assert_eq!(c.drops["runt"], 2);
+    }
+}

@@ -1,0 +1,458 @@
+//! The running datapath: opened ports, bridges' MAC tables and the poll
+//! threads, kept in step with the configuration.
+//!
+//! `apply` diffs the new configuration against what runs: ports that went
+//! away or changed how they are opened are closed, new ones are opened, and a
+//! new snapshot goes to the poll threads. Ports it does not touch keep their
+//! queues and traffic.
+
+use crate::config::{BridgeSettings, Config};
+use crate::datapath::pmd::{Clock, Command, Pmd, PmdReport};
+use crate::datapath::stats::{PortCounters, PortStats};
+use crate::datapath::{DpBridge, DpPort, PortRef, Snapshot};
+use pipeline::mac_table::FdbEntry;
+use pipeline::vlan::{VlanMode, VlanPort};
+use pipeline::{MacTable, PortNo};
+use ports::{OpenPort, PortError, PortStatus};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+/// Extra bytes allowed over the MTU: Ethernet header plus two VLAN tags.
+const L2_OVERHEAD: usize = 14 + 8;
+
+struct BridgeRt {
+    macs: Arc<Mutex<MacTable>>,
+    settings: BridgeSettings,
+}
+
+/// How a port is opened; a change in any of these reopens it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct OpenSpec {
+    bridge: String,
+    kind: String,
+    xdp_mode: String,
+}
+
+enum PortState {
+    Open {
+        dp: Arc<DpPort>,
+        status: PortStatus,
+        /// Poll thread of each receive queue.
+        assigned: Vec<usize>,
+    },
+    Failed {
+        error: String,
+    },
+}
+
+struct PortRt {
+    port_no: PortNo,
+    spec: OpenSpec,
+    vlan: Arc<VlanPort>,
+    state: PortState,
+    stats: Arc<PortStats>,
+}
+
+/// What `show` reports about a port at run time.
+#[derive(Debug, Clone, Default)]
+pub struct PortView {
+    pub port_no: PortNo,
+    pub status: Option<PortStatus>,
+    pub error: Option<String>,
+}
+
+pub struct Runtime {
+    pmds: Vec<Pmd>,
+    clock: Clock,
+    bridges: BTreeMap<String, BridgeRt>,
+    ports: BTreeMap<String, PortRt>,
+    /// Receive queues assigned to each poll thread (for balancing).
+    pmd_load: Vec<usize>,
+}
+
+impl Runtime {
+    pub fn new(cores: &[Option<usize>], sleep_max: Duration) -> std::io::Result<Runtime> {
+        let clock = Clock::default();
+        let mut pmds = Vec::new();
+        for (i, c) in cores.iter().enumerate() {
+            pmds.push(Pmd::spawn(i, *c, sleep_max, clock)?);
+        }
+        Ok(Runtime {
+            pmd_load: vec![0; pmds.len()],
+            pmds,
+            clock,
+            bridges: BTreeMap::new(),
+            ports: BTreeMap::new(),
+        })
+    }
+
+    /// Brings the running datapath in line with `cfg`.
+    pub fn apply(&mut self, cfg: &Config) {
+        let wanted = desired_ports(cfg);
+
+        // Close ports that are gone or must be reopened.
+        let stale: Vec<String> = self
+            .ports
+            .iter()
+            .filter(|(name, p)| wanted.get(*name) != Some(&p.spec))
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in &stale {
+            self.close_port(name);
+        }
+        self.bridges.retain(|b, _| cfg.bridges.contains_key(b));
+        for (name, br) in &cfg.bridges {
+            let settings = br.settings();
+            let rt = self
+                .bridges
+                .entry(name.clone())
+                .or_insert_with(|| BridgeRt {
+                    macs: Arc::new(Mutex::new(MacTable::new(
+                        settings.mac_table_size,
+                        settings.mac_aging_secs,
+                    ))),
+                    settings,
+                });
+            if rt.settings != settings {
+                lock(&rt.macs).set_limits(settings.mac_table_size, settings.mac_aging_secs);
+                rt.settings = settings;
+            }
+        }
+        if !stale.is_empty() {
+            // Make sure the poll threads dropped the old queues before the
+            // same devices are opened again.
+            self.publish();
+        }
+        for (name, spec) in wanted {
+            let vlan = Arc::new(vlan_port(cfg, &name));
+            if let Some(p) = self.ports.get_mut(&name) {
+                p.vlan = vlan;
+            } else {
+                let port_no = self.free_port_no();
+                let stats = Arc::new(PortStats::default());
+                let state = PortState::Failed {
+                    error: String::new(),
+                };
+                self.ports.insert(
+                    name.clone(),
+                    PortRt {
+                        port_no,
+                        spec,
+                        vlan,
+                        state,
+                        stats,
+                    },
+                );
+                self.try_open(&name);
+            }
+        }
+        self.publish();
+    }
+
+    /// Retries ports that failed to open (a device that appeared later).
+    pub fn retry_failed(&mut self) {
+        let failed: Vec<String> = self
+            .ports
+            .iter()
+            .filter(|(_, p)| matches!(p.state, PortState::Failed { .. }))
+            .map(|(n, _)| n.clone())
+            .collect();
+        let mut opened = false;
+        for name in failed {
+            opened |= self.try_open(&name);
+        }
+        if opened {
+            self.publish();
+        }
+    }
+
+    /// Ages every bridge's MAC table. Called about once a second.
+    pub fn age(&self) {
+        let now = self.clock.now_ms();
+        for b in self.bridges.values() {
+            lock(&b.macs).age(now);
+        }
+    }
+
+    pub fn port_view(&self, name: &str) -> PortView {
+        match self.ports.get(name) {
+            None => PortView::default(),
+            Some(p) => match &p.state {
+                PortState::Open { status, .. } => PortView {
+                    port_no: p.port_no,
+                    status: Some(status.clone()),
+                    error: None,
+                },
+                PortState::Failed { error } => PortView {
+                    port_no: p.port_no,
+                    status: None,
+                    error: Some(error.clone()),
+                },
+            },
+        }
+    }
+
+    /// MAC table of `bridge`, with port names.
+    pub fn fdb(&self, bridge: &str) -> Vec<(String, FdbEntry)> {
+        let Some(b) = self.bridges.get(bridge) else {
+            return Vec::new();
+        };
+        let names: BTreeMap<PortNo, &str> = self
+            .ports
+            .iter()
+            .map(|(n, p)| (p.port_no, n.as_str()))
+            .collect();
+        lock(&b.macs)
+            .entries(self.clock.now_ms())
+            .into_iter()
+            .map(|e| (names.get(&e.port).unwrap_or(&"?").to_string(), e))
+            .collect()
+    }
+
+    pub fn fdb_flush(&self, bridge: Option<&str>) {
+        for (name, b) in &self.bridges {
+            if bridge.is_none_or(|x| x == name) {
+                lock(&b.macs).flush();
+            }
+        }
+    }
+
+    /// Flushes what `port` learned (its VLAN configuration changed).
+    pub fn fdb_flush_port(&self, port: &str) {
+        if let Some(p) = self.ports.get(port) {
+            if let Some(b) = self.bridges.get(&p.spec.bridge) {
+                lock(&b.macs).flush_port(p.port_no);
+            }
+        }
+    }
+
+    pub fn counters(&self, port: &str) -> Option<PortCounters> {
+        self.ports.get(port).map(|p| p.stats.snapshot(port))
+    }
+
+    pub fn pmd_reports(&self) -> Vec<PmdReport> {
+        self.pmds.iter().map(|p| p.report()).collect()
+    }
+
+    pub fn pmd_clear(&self) {
+        for p in &self.pmds {
+            p.clear_stats();
+        }
+    }
+
+    /// Closes every port (clean shutdown): detaches XDP programs, deletes TAPs.
+    pub fn shutdown(&mut self) {
+        let names: Vec<String> = self.ports.keys().cloned().collect();
+        for n in names {
+            self.close_port(&n);
+        }
+        self.publish();
+        self.pmds.clear();
+    }
+
+    fn free_port_no(&self) -> PortNo {
+        let used: std::collections::BTreeSet<PortNo> =
+            self.ports.values().map(|p| p.port_no).collect();
+        (1..PortNo::MAX).find(|n| !used.contains(n)).unwrap_or(0)
+    }
+
+    fn close_port(&mut self, name: &str) {
+        let Some(p) = self.ports.remove(name) else {
+            return;
+        };
+        for pmd in &self.pmds {
+            pmd.send(Command::RemovePort(p.port_no));
+        }
+        if let PortState::Open { assigned, .. } = &p.state {
+            for &pmd in assigned {
+                self.pmd_load[pmd] = self.pmd_load[pmd].saturating_sub(1);
+            }
+            log::info!("port {name}: closed");
+        }
+        if let Some(b) = self.bridges.get(&p.spec.bridge) {
+            lock(&b.macs).flush_port(p.port_no);
+        }
+    }
+
+    /// Opens port `name`; returns true when it is now open.
+    fn try_open(&mut self, name: &str) -> bool {
+        let Some(p) = self.ports.get(name) else {
+            return false;
+        };
+        let (port_no, spec, stats) = (p.port_no, p.spec.clone(), p.stats.clone());
+        let result = open_port(name, &spec);
+        let Some(p) = self.ports.get_mut(name) else {
+            return false;
+        };
+        match result {
+            Ok(open) => {
+                let OpenPort { rxqs, tx, status } = open;
+                let dp = Arc::new(DpPort {
+                    name: name.to_string(),
+                    port_no,
+                    max_frame: status.mtu as usize + L2_OVERHEAD,
+                    tx: Mutex::new(tx),
+                    stats,
+                });
+                log::info!(
+                    "port {name}: opened as {} {} (port {port_no}, {} rx queue(s))",
+                    status.backend,
+                    status.mode,
+                    rxqs.len()
+                );
+                if let Some(r) = &status.fallback_reason {
+                    log::warn!("port {name}: using {} because {r}", status.backend);
+                }
+                let mut assigned = Vec::new();
+                for (queue, rxq) in rxqs.into_iter().enumerate() {
+                    let pmd = least_loaded(&self.pmd_load);
+                    self.pmd_load[pmd] += 1;
+                    assigned.push(pmd);
+                    self.pmds[pmd].send(Command::AddRxq {
+                        port_no,
+                        name: name.to_string(),
+                        queue,
+                        rxq,
+                    });
+                }
+                p.state = PortState::Open {
+                    dp,
+                    status,
+                    assigned,
+                };
+                true
+            }
+            Err(e) => {
+                let error = if e.is_missing_device() {
+                    format!("could not open network device {name} (No such device)")
+                } else {
+                    e.to_string()
+                };
+                if !matches!(&p.state, PortState::Failed { error: old } if *old == error) {
+                    log::warn!("port {name}: {error}");
+                }
+                p.state = PortState::Failed { error };
+                false
+            }
+        }
+    }
+
+    /// Builds a snapshot from the open ports and hands it to every poll
+    /// thread, then waits until all of them use it.
+    fn publish(&mut self) {
+        let names: Vec<&String> = self.bridges.keys().collect();
+        let mut snap = Snapshot {
+            ports: Vec::new(),
+            bridges: names
+                .iter()
+                .map(|n| DpBridge {
+                    name: n.to_string(),
+                    ports: Vec::new(),
+                    macs: self.bridges[*n].macs.clone(),
+                })
+                .collect(),
+        };
+        for p in self.ports.values() {
+            if let PortState::Open { dp, .. } = &p.state {
+                let Some(bridge) = names.iter().position(|b| **b == p.spec.bridge) else {
+                    continue;
+                };
+                let idx = p.port_no as usize;
+                if snap.ports.len() <= idx {
+                    snap.ports.resize(idx + 1, None);
+                }
+                snap.ports[idx] = Some(PortRef {
+                    dp: dp.clone(),
+                    bridge,
+                    vlan: p.vlan.clone(),
+                });
+                snap.bridges[bridge].ports.push(p.port_no);
+            }
+        }
+        let snap = Arc::new(snap);
+        for pmd in &self.pmds {
+            pmd.send(Command::Snapshot(snap.clone()));
+        }
+        for pmd in &self.pmds {
+            pmd.sync();
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn least_loaded(load: &[usize]) -> usize {
+    load.iter()
+        .enumerate()
+        .min_by_key(|(_, l)| **l)
+        .map(|(i, _)| i)
+        .unwrap_or(0)
+}
+
+/// Every port the configuration asks for, including each bridge's internal
+/// port, with how to open it.
+fn desired_ports(cfg: &Config) -> BTreeMap<String, OpenSpec> {
+    let mut out = BTreeMap::new();
+    for (bname, br) in &cfg.bridges {
+        out.insert(
+            bname.clone(),
+            OpenSpec {
+                bridge: bname.clone(),
+                kind: "internal".into(),
+                xdp_mode: String::new(),
+            },
+        );
+        for (pname, p) in &br.ports {
+            out.insert(
+                pname.clone(),
+                OpenSpec {
+                    bridge: bname.clone(),
+                    kind: p.kind.clone(),
+                    xdp_mode: p.options.get("xdp-mode").cloned().unwrap_or_default(),
+                },
+            );
+        }
+    }
+    out
+}
+
+fn open_port(name: &str, spec: &OpenSpec) -> Result<OpenPort, PortError> {
+    use ports::afxdp::{self, XdpMode};
+    let mode = || -> XdpMode { spec.xdp_mode.parse().unwrap_or(XdpMode::BestEffort) };
+    match spec.kind.as_str() {
+        "internal" => ports::tap::create(name, true),
+        "tap" => ports::tap::create(name, false),
+        "afpacket" => ports::afpacket::open(name, None),
+        "afxdp" => afxdp::open(name, mode()),
+        _ => match afxdp::open(name, mode()) {
+            Ok(p) => Ok(p),
+            Err(e) if e.is_missing_device() => Err(e),
+            Err(e) => ports::afpacket::open(name, Some(format!("AF_XDP failed: {e}"))),
+        },
+    }
+}
+
+/// The VLAN settings of port `name` (a bridge's internal port has none).
+fn vlan_port(cfg: &Config, name: &str) -> VlanPort {
+    let Some(p) = cfg.bridges.values().find_map(|b| b.ports.get(name)) else {
+        return VlanPort::default();
+    };
+    let mode = p.vlan_mode.as_deref().and_then(|m| match m {
+        "access" => Some(VlanMode::Access),
+        "trunk" => Some(VlanMode::Trunk),
+        "native-tagged" => Some(VlanMode::NativeTagged),
+        "native-untagged" => Some(VlanMode::NativeUntagged),
+        "dot1q-tunnel" => Some(VlanMode::Dot1qTunnel),
+        _ => None,
+    });
+    let cvlans: Vec<u16> = p
+        .other_config
+        .get("cvlans")
+        .map(|s| s.split(',').filter_map(|v| v.trim().parse().ok()).collect())
+        .unwrap_or_default();
+    let qinq_8021q = p.other_config.get("qinq-ethtype").map(String::as_str) == Some("802.1q");
+    VlanPort::new(mode, p.tag, &p.trunks, &cvlans, qinq_8021q)
+}
