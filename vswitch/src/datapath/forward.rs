@@ -1,6 +1,6 @@
-//! Forwarding one received batch: run the stages, then hand each packet to
-//! the transmit halves its verdict names, locking each output port once per
-//! batch.
+//! Forwarding one received batch: run the stages, group the packets by
+//! output port (VPP's `nexts[]`), then hand each group to its port's
+//! transmit half, locking each output port once per batch.
 
 use super::{PortRef, Snapshot};
 use pipeline::l2::{self, Ingress};
@@ -8,12 +8,37 @@ use pipeline::vlan::{self, Egress};
 use pipeline::{Batch, DropReason, PortNo, Verdict, BATCH_SIZE};
 use std::sync::PoisonError;
 
+/// Packet indices of one batch bound for one output port.
+#[derive(Clone, Copy)]
+struct Group {
+    port: PortNo,
+    len: u8,
+    idx: [u8; BATCH_SIZE],
+}
+
+impl Group {
+    const EMPTY: Group = Group {
+        port: 0,
+        len: 0,
+        idx: [0; BATCH_SIZE],
+    };
+
+    #[inline]
+    fn members(&self) -> &[u8] {
+        &self.idx[..self.len as usize]
+    }
+}
+
 /// Per-thread forwarding state, reused for every batch.
 pub struct Forwarder {
     verdicts: [Verdict; BATCH_SIZE],
+    /// Unicast groups of the current batch (`ngroups` in use).
+    groups: [Group; BATCH_SIZE],
+    ngroups: usize,
+    /// Packets of the current batch to flood.
+    flood: Group,
     /// Output ports with frames still waiting for the kernel.
     pending: Vec<PortNo>,
-    targets: Vec<PortNo>,
 }
 
 impl Default for Forwarder {
@@ -26,8 +51,10 @@ impl Forwarder {
     pub fn new() -> Self {
         Forwarder {
             verdicts: [Verdict::Flood; BATCH_SIZE],
+            groups: [Group::EMPTY; BATCH_SIZE],
+            ngroups: 0,
+            flood: Group::EMPTY,
             pending: Vec::with_capacity(64),
-            targets: Vec::with_capacity(BATCH_SIZE),
         }
     }
 
@@ -59,56 +86,79 @@ impl Forwarder {
             let mut macs = bridge.macs.lock().unwrap_or_else(PoisonError::into_inner);
             l2::switch_batch(batch, ingress, &mut macs, now_ms, verdicts);
         }
+        self.group(port, n);
 
-        self.targets.clear();
-        let mut flood = false;
-        for v in verdicts.iter() {
-            match *v {
-                Verdict::Drop(r) => port.stats.add_drop(r, 1),
-                Verdict::Flood => flood = true,
-                Verdict::Output(p) => {
-                    if !self.targets.contains(&p) {
-                        self.targets.push(p);
-                    }
+        if self.flood.len > 0 {
+            // Every other port of the bridge gets the flood, plus its own
+            // unicast packets under the same lock.
+            for &t in &bridge.ports {
+                if t == in_port {
+                    continue;
                 }
+                let Some(out) = snap.port(t) else { continue };
+                let uni = self.groups[..self.ngroups].iter().find(|g| g.port == t);
+                let flood = self.flood;
+                let uni = uni.copied().unwrap_or(Group::EMPTY);
+                self.output(out, batch, &[uni.members(), flood.members()]);
             }
-        }
-        if flood {
-            self.targets.clear();
-            self.targets
-                .extend(bridge.ports.iter().copied().filter(|&p| p != in_port));
-        }
-        for i in 0..self.targets.len() {
-            let t = self.targets[i];
-            if let Some(out) = snap.port(t) {
-                self.output(out, batch);
+            // Unicast to ports not in the flood list (none today) is dropped.
+        } else {
+            for g in 0..self.ngroups {
+                let group = self.groups[g];
+                if let Some(out) = snap.port(group.port) {
+                    self.output(out, batch, &[group.members()]);
+                }
             }
         }
     }
 
-    /// Sends every packet of `batch` whose verdict includes `out`.
-    fn output(&mut self, out: &PortRef, batch: &mut Batch) {
-        let (mut sent, mut bytes, mut dropped) = (0u64, 0u64, 0u64);
+    /// Sorts the verdicts into unicast groups and the flood group, and
+    /// counts drops against the ingress port.
+    fn group(&mut self, port: &PortRef, n: usize) {
+        self.ngroups = 0;
+        self.flood.len = 0;
+        for i in 0..n.min(BATCH_SIZE) {
+            match self.verdicts[i] {
+                Verdict::Drop(r) => port.stats.add_drop(r, 1),
+                Verdict::Flood => {
+                    self.flood.idx[self.flood.len as usize] = i as u8;
+                    self.flood.len += 1;
+                }
+                Verdict::Output(p) => {
+                    let g = match self.groups[..self.ngroups].iter().position(|g| g.port == p) {
+                        Some(g) => g,
+                        None => {
+                            self.groups[self.ngroups].port = p;
+                            self.groups[self.ngroups].len = 0;
+                            self.ngroups += 1;
+                            self.ngroups - 1
+                        }
+                    };
+                    let grp = &mut self.groups[g];
+                    grp.idx[grp.len as usize] = i as u8;
+                    grp.len += 1;
+                }
+            }
+        }
+    }
+
+    /// Sends the packets listed in `lists` to `out`, tagging each as the
+    /// port's VLAN mode requires.
+    fn output(&mut self, out: &PortRef, batch: &mut Batch, lists: &[&[u8]]) {
+        let (mut sent, mut bytes, mut dropped, mut oversize) = (0u64, 0u64, 0u64, 0u64);
+        let pkts = batch.packets_mut();
         let mut tx = out.tx.lock().unwrap_or_else(PoisonError::into_inner);
-        for (pkt, v) in batch.packets_mut().iter_mut().zip(self.verdicts.iter()) {
-            let wanted = match *v {
-                Verdict::Flood => pkt.meta.in_port != out.port_no,
-                Verdict::Output(p) => p == out.port_no,
-                Verdict::Drop(_) => false,
+        for &i in lists.iter().flat_map(|l| l.iter()) {
+            let Some(pkt) = pkts.get_mut(i as usize) else {
+                continue;
             };
-            if !wanted {
-                continue;
-            }
-            let egress = out.vlan.egress(pkt.meta.vlan, pkt.meta.tpid);
-            if egress == Egress::No {
-                continue;
-            }
-            let tagged = match egress {
+            let tagged = match out.vlan.egress(pkt.meta.vlan, pkt.meta.tpid) {
+                Egress::No => continue,
+                Egress::Untagged => false,
                 Egress::Tagged(tpid) => vlan::push_tag(pkt, tpid),
-                _ => false,
             };
             if pkt.len() > out.max_frame {
-                out.stats.add_drop(DropReason::Oversize, 1);
+                oversize += 1;
             } else if tx.send(pkt.data()) {
                 sent += 1;
                 bytes += pkt.len() as u64;
@@ -128,6 +178,9 @@ impl Forwarder {
         out.stats.add_tx(sent, bytes);
         if dropped > 0 {
             out.stats.add_drop(DropReason::TxFull, dropped);
+        }
+        if oversize > 0 {
+            out.stats.add_drop(DropReason::Oversize, oversize);
         }
     }
 
