@@ -218,11 +218,20 @@ fn attach(
         XdpMode::Native | XdpMode::Generic => Ok((try_mode(mode)?, mode, None)),
         XdpMode::BestEffort => match try_mode(XdpMode::Native) {
             Ok(link) => Ok((link, XdpMode::Native, None)),
-            Err(native) => {
-                let link = try_mode(XdpMode::Generic)?;
-                let why = format!("native XDP failed ({}: {})", native.what, native.source);
-                Ok((link, XdpMode::Generic, Some(why)))
-            }
+            Err(native) => match try_mode(XdpMode::Generic) {
+                Ok(link) => {
+                    let why = format!(
+                        "native XDP could not be attached ({}{}), so it runs in generic mode",
+                        native.source,
+                        hint(&native.source, Step::Attach)
+                    );
+                    Ok((link, XdpMode::Generic, Some(why)))
+                }
+                Err(generic) => {
+                    let what = format!("{}: {}; then {}", native.what, native.source, generic.what);
+                    Err(PortError::new(ifname, what, generic.source))
+                }
+            },
         },
     }
 }
@@ -257,6 +266,10 @@ fn hint(e: &io::Error, step: Step) -> &'static str {
             " (veth: this end has fewer RX queues than its peer has TX queues)"
         }
         (Some(libc::EOPNOTSUPP), Step::Attach) => " (the driver has no native XDP support)",
+        (Some(libc::EEXIST), Step::Attach) => {
+            " (an XDP program is attached in the other mode; native and generic \
+             cannot be active together)"
+        }
         _ => "",
     }
 }

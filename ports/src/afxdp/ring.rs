@@ -78,7 +78,7 @@ impl<T: Copy> Raw<T> {
         }
         let len = map.len() as u64;
         let word = |o: u64| -> io::Result<NonNull<AtomicU32>> {
-            if o % 4 != 0 || o + 4 > len {
+            if o & 3 != 0 || o + 4 > len {
                 return Err(bad("index word out of the mapping"));
             }
             // SAFETY: `o + 4 <= len`, so the word lies inside the mapping.
@@ -89,7 +89,8 @@ impl<T: Copy> Raw<T> {
         let consumer = word(off.consumer)?;
         let flags = word(off.flags)?;
         let need = off.desc + u64::from(size) * std::mem::size_of::<T>() as u64;
-        if off.desc % std::mem::align_of::<T>() as u64 != 0 || need > len {
+        let align = std::mem::align_of::<T>() as u64;
+        if off.desc & (align - 1) != 0 || need > len {
             return Err(bad("entries out of the mapping"));
         }
         // SAFETY: `off.desc + size * size_of::<T>() <= len`: inside the mapping.

@@ -6,6 +6,7 @@ use super::umem::{Mmap, Umem, UmemLayout, FRAME_SIZE};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Frames (and fill/RX ring entries) per receive queue.
 pub(super) const RX_FRAMES: u32 = 2048;
@@ -221,19 +222,8 @@ fn create_with(
         sxdp_queue_id: queue,
         sxdp_shared_umem_fd: 0,
     };
-    // SAFETY: `sa` is a valid sockaddr_xdp and the length is its size.
-    let rc = unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            (&sa as *const libc::sockaddr_xdp).cast(),
-            std::mem::size_of::<libc::sockaddr_xdp>() as libc::socklen_t,
-        )
-    };
-    if rc < 0 {
-        return Err(step(format!("binding AF_XDP socket to queue {queue}"))(
-            io::Error::last_os_error(),
-        ));
-    }
+    bind_retrying_busy(&fd, &sa)
+        .map_err(step(format!("binding AF_XDP socket to queue {queue}")))?;
     if with_tx {
         // Optional: older kernels answer ENOPROTOOPT and keep 32 per call.
         let _ = setsockopt(&fd, XDP_MAX_TX_SKB_BUDGET, &TX_BUDGET);
@@ -248,6 +238,34 @@ fn create_with(
         need_wakeup,
         sock: Arc::new(XskSocket { fd }),
     })
+}
+
+/// How long `bind` retries EBUSY: a socket closed just before (by this or
+/// another process, or by a failed open) frees its claim on the queue only
+/// after an RCU grace period and a kernel work item (8-15 ms measured on
+/// Linux 6.18). A queue that is really in use fails after this delay.
+const BIND_BUSY_RETRY: Duration = Duration::from_millis(500);
+
+fn bind_retrying_busy(fd: &OwnedFd, sa: &libc::sockaddr_xdp) -> io::Result<()> {
+    let start = Instant::now();
+    loop {
+        // SAFETY: `sa` is a valid sockaddr_xdp and the length is its size.
+        let rc = unsafe {
+            libc::bind(
+                fd.as_raw_fd(),
+                (sa as *const libc::sockaddr_xdp).cast(),
+                std::mem::size_of::<libc::sockaddr_xdp>() as libc::socklen_t,
+            )
+        };
+        if rc == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EBUSY) || start.elapsed() >= BIND_BUSY_RETRY {
+            return Err(e);
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
 }
 
 fn setsockopt<T>(fd: &OwnedFd, name: libc::c_int, val: &T) -> io::Result<()> {

@@ -152,11 +152,16 @@ fn two_queues_each_get_their_socket() {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut seq = 0;
     for cpu in 0..cpus.min(2) {
-        pin_to_cpu(cpu);
-        for _ in 0..50 {
-            to_port.send(&frame(3, seq, 60, true));
-            seq += 1;
-        }
+        // A thread of its own, so the pinning ends with it.
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                pin_to_cpu(cpu);
+                for i in 0..50 {
+                    to_port.send(&frame(3, seq + i, 60, true));
+                }
+            });
+        });
+        seq += 50;
     }
     let mut batch = Batch::new();
     let mut per_queue = [0usize; 2];
@@ -177,6 +182,79 @@ fn two_queues_each_get_their_socket() {
     if cpus >= 2 {
         assert!(per_queue[1] > 0, "queue 1 received nothing: {per_queue:?}");
     }
+}
+
+#[test]
+fn failed_opens_release_everything() {
+    let Some(veth) = Veth::new("x", false) else {
+        return;
+    };
+    // Someone else's program (ours, loaded by hand) holds the device.
+    let map = bpf::XskMap::create(1).unwrap();
+    let prog = bpf::Program::load_redirect(&map).unwrap_or_else(|e| panic!("{}", e.log));
+    let blocker = bpf::Link::attach_xdp(&prog, netdev::ifindex(&veth.a).unwrap(), 4).unwrap();
+    let e = open(&veth.a, XdpMode::Native)
+        .err()
+        .expect("open over another program");
+    assert_eq!(e.source.raw_os_error(), Some(libc::EBUSY), "{e}");
+    assert!(
+        e.what.starts_with("attaching XDP program in native mode"),
+        "{e}"
+    );
+    assert!(e.what.contains("another XDP program"), "{e}");
+    let e = open(&veth.a, XdpMode::BestEffort)
+        .err()
+        .expect("best-effort over another program");
+    assert!(
+        e.what.contains("native mode") && e.what.contains("generic mode"),
+        "{e}"
+    );
+    drop((blocker, prog, map));
+    assert!(!veth.xdp_attached());
+
+    // The failed attempts closed their sockets: queue 0 can be bound again.
+    let mut port = open(&veth.a, XdpMode::Native).unwrap_or_else(|e| panic!("open: {e}"));
+    // A second port on the same queue fails at the bind, and leaves the
+    // first one working.
+    let e = open(&veth.a, XdpMode::Native)
+        .err()
+        .expect("second open of one device");
+    assert!(
+        e.what.starts_with("binding AF_XDP socket to queue 0"),
+        "{e}"
+    );
+    assert!(veth.xdp_attached());
+    PacketSocket::open(&veth.b, 0).send(&frame(4, 7, frame_len(7), false));
+    assert!(recv_port(&mut port, 4, 1).contains(&7));
+    drop(port);
+    assert!(!veth.xdp_attached());
+}
+
+#[test]
+fn best_effort_falls_back_to_generic_when_native_is_refused() {
+    let Some(veth) = Veth::new("f", false) else {
+        return;
+    };
+    // veth refuses native XDP while the peer's MTU exceeds ~3.5 KB.
+    run("ip", &["link", "set", "dev", &veth.b, "mtu", "9000"]);
+    let e = open(&veth.a, XdpMode::Native)
+        .err()
+        .expect("native with a 9000-byte peer MTU");
+    assert_eq!(e.source.raw_os_error(), Some(libc::ERANGE), "{e}");
+    assert!(e.what.contains("MTU"), "{e}");
+    let mut port = open(&veth.a, XdpMode::BestEffort).unwrap_or_else(|e| panic!("open: {e}"));
+    assert_eq!(port.status.mode, "generic");
+    let why = port.status.fallback_reason.clone().unwrap_or_default();
+    assert!(
+        why.starts_with("native XDP could not be attached"),
+        "{why:?}"
+    );
+    assert!(
+        why.contains("MTU") && why.contains("generic mode"),
+        "{why:?}"
+    );
+    PacketSocket::open(&veth.b, 0).send(&frame(5, 3, frame_len(3), false));
+    assert!(recv_port(&mut port, 5, 1).contains(&3));
 }
 
 /// Run in a child process by `killed_process_leaves_no_program`.
