@@ -150,7 +150,18 @@ fn locate_l4(frame: &[u8]) -> Option<L4> {
 /// Completes a partial TCP or UDP checksum in place. Returns true when the
 /// checksum field was rewritten. Frames that are not TCP/UDP over IPv4/IPv6,
 /// fragments and truncated frames are left untouched.
+#[inline]
 pub fn complete_partial(frame: &mut [u8]) -> bool {
+    // Fast exit for what is not IP right after the MACs (ARP, tagged
+    // frames inside a Q-in-Q tunnel are rare enough to take the slow path).
+    match frame.get(eth::ETHERTYPE) {
+        Some([0x08, 0x00]) | Some([0x86, 0xdd]) | Some([0x81, 0x00]) | Some([0x88, 0xa8]) => {}
+        _ => return false,
+    }
+    complete_partial_ip(frame)
+}
+
+fn complete_partial_ip(frame: &mut [u8]) -> bool {
     let Some(l4) = locate_l4(frame) else {
         return false;
     };

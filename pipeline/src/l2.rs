@@ -7,7 +7,6 @@ use crate::checksum;
 use crate::mac_table::MacTable;
 use crate::packet::{PortNo, MIN_FRAME};
 use crate::verdict::{DropReason, Verdict};
-use crate::wire::eth;
 use crate::Batch;
 
 /// What the stage needs to know about the ingress port.
@@ -28,10 +27,16 @@ pub fn switch_batch(
     now_ms: u64,
     verdicts: &mut [Verdict],
 ) {
-    // One-entry cache: consecutive packets from the same source are learned
-    // once per batch.
-    let mut last_src: Option<(u16, [u8; 6])> = None;
-    for (pkt, verdict) in batch.packets_mut().iter_mut().zip(verdicts.iter_mut()) {
+    // One-entry caches, valid for this batch only (VPP does the same):
+    // consecutive packets from one source are learned once, and consecutive
+    // packets to one destination are looked up once. A learn that changes
+    // the table drops the destination cache. Keys are (VLAN, MAC) as u64;
+    // NO_KEY matches none (a VLAN id has 12 bits).
+    const NO_KEY: u64 = u64::MAX;
+    let mut last_src = NO_KEY;
+    let (mut last_dst, mut last_out) = (NO_KEY, None);
+    let n = batch.len().min(verdicts.len());
+    for (pkt, verdict) in batch.packets_mut()[..n].iter_mut().zip(&mut verdicts[..n]) {
         pkt.meta.in_port = ingress.port;
         if matches!(*verdict, Verdict::Drop(_)) {
             continue;
@@ -45,34 +50,49 @@ pub fn switch_batch(
             *verdict = Verdict::Drop(DropReason::Oversize);
             continue;
         }
-        let vlan = pkt.meta.vlan;
+        let vlan = (pkt.meta.vlan as u64) << 48;
         let frame = pkt.data_mut();
-        let src = eth::mac(frame, eth::SRC);
-        if eth::is_multicast(&src) {
+        // Both MACs from two 8-byte loads: dst is bytes 0..6, src 6..12.
+        let head = u64::from_be_bytes(frame[0..8].try_into().unwrap_or([0; 8]));
+        let tail = u64::from_be_bytes(frame[4..12].try_into().unwrap_or([0; 8]));
+        let dst = head >> 16;
+        let src = tail & 0xffff_ffff_ffff;
+        if src & GROUP_BIT != 0 {
             *verdict = Verdict::Drop(DropReason::MulticastSource);
             continue;
         }
         checksum::complete_partial(frame);
-        if last_src != Some((vlan, src)) {
-            table.learn(vlan, &src, ingress.port, now_ms);
-            last_src = Some((vlan, src));
-        }
-        let dst = eth::mac(frame, eth::DST);
-        *verdict = if eth::is_multicast(&dst) {
-            Verdict::Flood
-        } else {
-            match table.lookup(vlan, &dst) {
-                Some(p) if p == ingress.port => Verdict::Drop(DropReason::SamePort),
-                Some(p) => Verdict::Output(p),
-                None => Verdict::Flood,
+        let src_key = vlan | src;
+        if src_key != last_src {
+            if table.learn_key(src_key, ingress.port, now_ms) {
+                last_dst = NO_KEY;
             }
+            last_src = src_key;
+        }
+        if dst & GROUP_BIT != 0 {
+            *verdict = Verdict::Flood;
+            continue;
+        }
+        let dst_key = vlan | dst;
+        if dst_key != last_dst {
+            last_out = table.lookup_key(dst_key);
+            last_dst = dst_key;
+        }
+        *verdict = match last_out {
+            Some(p) if p == ingress.port => Verdict::Drop(DropReason::SamePort),
+            Some(p) => Verdict::Output(p),
+            None => Verdict::Flood,
         };
     }
 }
 
+/// The I/G bit of a MAC held in the low 48 bits of a u64.
+const GROUP_BIT: u64 = 1 << 40;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::eth;
     use crate::BATCH_SIZE;
 
     fn frame(dst: [u8; 6], src: [u8; 6]) -> Vec<u8> {

@@ -7,6 +7,7 @@
 
 pub mod batch;
 pub mod checksum;
+pub mod flat_map;
 pub mod l2;
 pub mod mac_table;
 pub mod packet;

@@ -7,9 +7,9 @@
 //! was queued gets a second chance at the back. Both are O(1) amortised, so a
 //! flood of random source MACs costs no scans.
 
+use crate::flat_map::FlatMap;
 use crate::packet::PortNo;
-use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::VecDeque;
 
 pub const DEFAULT_AGING_SECS: u32 = 300;
 pub const DEFAULT_MAX_ENTRIES: usize = 8192;
@@ -31,32 +31,9 @@ pub fn split_key(k: u64) -> (u16, [u8; 6]) {
     (u16::from_be_bytes([b[0], b[1]]), mac)
 }
 
-/// Multiplicative hash for the u64 key (the key is already well spread in
-/// its low bits; SipHash would cost more than the lookup).
-#[derive(Default)]
-pub struct KeyHasher(u64);
+type Map = FlatMap<Entry>;
 
-impl Hasher for KeyHasher {
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ *b as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        }
-    }
-    #[inline]
-    fn write_u64(&mut self, n: u64) {
-        let h = (n ^ self.0).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        self.0 = h ^ (h >> 29);
-    }
-}
-
-type Map = HashMap<u64, Entry, BuildHasherDefault<KeyHasher>>;
-
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 struct Entry {
     port: PortNo,
     /// Last time (ms) the MAC was seen as a source.
@@ -97,7 +74,7 @@ impl MacTable {
     pub fn new(max_entries: usize, aging_secs: u32) -> Self {
         let max_entries = max_entries.max(1);
         MacTable {
-            map: Map::with_capacity_and_hasher(max_entries.min(1 << 16), Default::default()),
+            map: Map::with_capacity(max_entries.min(1 << 16)),
             queue: VecDeque::with_capacity(max_entries.min(1 << 16)),
             max_entries,
             aging_ms: aging_secs as u64 * 1000,
@@ -131,17 +108,24 @@ impl MacTable {
     }
 
     /// Learns or refreshes `mac` in `vlan` on `port` at time `now_ms`. A MAC
-    /// seen on another port moves there at once.
+    /// seen on another port moves there at once. Returns true when the
+    /// table's answer for this MAC changed (new entry or moved).
     #[inline]
-    pub fn learn(&mut self, vlan: u16, mac: &[u8; 6], port: PortNo, now_ms: u64) {
-        let k = key(vlan, mac);
-        if let Some(e) = self.map.get_mut(&k) {
+    pub fn learn(&mut self, vlan: u16, mac: &[u8; 6], port: PortNo, now_ms: u64) -> bool {
+        self.learn_key(key(vlan, mac), port, now_ms)
+    }
+
+    /// [`MacTable::learn`] for a key made with [`key`].
+    #[inline]
+    pub fn learn_key(&mut self, k: u64, port: PortNo, now_ms: u64) -> bool {
+        if let Some(e) = self.map.get_mut(k) {
+            e.used = now_ms;
             if e.port != port {
                 e.port = port;
                 self.moved += 1;
+                return true;
             }
-            e.used = now_ms;
-            return;
+            return false;
         }
         while self.map.len() >= self.max_entries {
             if !self.evict_one() {
@@ -160,18 +144,25 @@ impl MacTable {
         if self.queue.len() > 4 * self.max_entries + 64 {
             self.compact();
         }
+        true
     }
 
     /// The port `mac` was learned on in `vlan`, if any.
     #[inline]
     pub fn lookup(&self, vlan: u16, mac: &[u8; 6]) -> Option<PortNo> {
-        self.map.get(&key(vlan, mac)).map(|e| e.port)
+        self.lookup_key(key(vlan, mac))
+    }
+
+    /// [`MacTable::lookup`] for a key made with [`key`].
+    #[inline]
+    pub fn lookup_key(&self, k: u64) -> Option<PortNo> {
+        self.map.get(k).map(|e| e.port)
     }
 
     /// Removes entries not seen for the aging time. Call about once a second.
     pub fn age(&mut self, now_ms: u64) {
         while let Some(&(k, stamp)) = self.queue.front() {
-            let Some(e) = self.map.get(&k).copied() else {
+            let Some(e) = self.map.get(k).copied() else {
                 self.queue.pop_front();
                 continue;
             };
@@ -181,7 +172,7 @@ impl MacTable {
             }
             if e.used + self.aging_ms <= now_ms {
                 self.queue.pop_front();
-                self.map.remove(&k);
+                self.map.remove(k);
                 self.expired += 1;
             } else if e.used > stamp {
                 self.queue.pop_front();
@@ -207,7 +198,7 @@ impl MacTable {
     /// Removes the entries of `port` in `vlan`.
     pub fn flush_port_vlan(&mut self, port: PortNo, vlan: u16) {
         self.map
-            .retain(|k, e| !(e.port == port && split_key(*k).0 == vlan));
+            .retain(|k, e| !(e.port == port && split_key(k).0 == vlan));
     }
 
     /// A snapshot of the table sorted by port, VLAN, MAC.
@@ -216,7 +207,7 @@ impl MacTable {
             .map
             .iter()
             .map(|(k, e)| {
-                let (vlan, mac) = split_key(*k);
+                let (vlan, mac) = split_key(k);
                 FdbEntry {
                     port: e.port,
                     vlan,
@@ -230,7 +221,7 @@ impl MacTable {
     }
 
     fn requeue(&mut self, k: u64, stamp: u64) {
-        if let Some(e) = self.map.get_mut(&k) {
+        if let Some(e) = self.map.get_mut(k) {
             e.queued = stamp;
             self.queue.push_back((k, stamp));
         }
@@ -239,7 +230,7 @@ impl MacTable {
     /// Evicts the least recently used entry. False when the table is empty.
     fn evict_one(&mut self) -> bool {
         while let Some((k, stamp)) = self.queue.pop_front() {
-            let Some(e) = self.map.get(&k).copied() else {
+            let Some(e) = self.map.get(k).copied() else {
                 continue;
             };
             if e.queued != stamp {
@@ -249,7 +240,7 @@ impl MacTable {
                 self.requeue(k, e.used);
                 continue;
             }
-            self.map.remove(&k);
+            self.map.remove(k);
             self.evicted += 1;
             return true;
         }
@@ -258,7 +249,7 @@ impl MacTable {
 
     /// Rebuilds the queue from the live entries (drops stale records).
     fn compact(&mut self) {
-        let mut live: Vec<(u64, u64)> = self.map.iter().map(|(k, e)| (*k, e.used)).collect();
+        let mut live: Vec<(u64, u64)> = self.map.iter().map(|(k, e)| (k, e.used)).collect();
         live.sort_by_key(|&(_, used)| used);
         self.queue.clear();
         for (k, used) in live {

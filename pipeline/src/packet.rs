@@ -150,7 +150,7 @@ impl Packet {
             return None;
         }
         let old = self.start;
-        self.buf.copy_within(old..old + offset, old - n);
+        move_head(&mut self.buf[..], old, old - n, offset);
         self.start -= n;
         self.len += n;
         let gap = self.start + offset;
@@ -164,10 +164,25 @@ impl Packet {
             return false;
         }
         let old = self.start;
-        self.buf.copy_within(old..old + offset, old + n);
+        move_head(&mut self.buf[..], old, old + n, offset);
         self.start += n;
         self.len -= n;
         true
+    }
+}
+
+/// Moves the `len` bytes at `from` to `to` (overlap allowed). The 12 bytes
+/// of MAC addresses, the case of every VLAN push and pop, are moved with a
+/// fixed-size copy the compiler inlines instead of a call to memmove.
+#[inline]
+fn move_head(buf: &mut [u8], from: usize, to: usize, len: usize) {
+    const MACS: usize = 12;
+    if len == MACS {
+        let mut tmp = [0u8; MACS];
+        tmp.copy_from_slice(&buf[from..from + MACS]);
+        buf[to..to + MACS].copy_from_slice(&tmp);
+    } else {
+        buf.copy_within(from..from + len, to);
     }
 }
 

@@ -161,6 +161,7 @@ impl VlanPort {
     }
 }
 
+#[inline]
 fn is_tpid(t: u16) -> bool {
     t == eth::TYPE_VLAN || t == eth::TYPE_QINQ
 }
@@ -174,17 +175,16 @@ pub fn classify(pkt: &mut Packet, port: &VlanPort) -> Result<(), DropReason> {
     }
     let tpid = be16(f, eth::ETHERTYPE.start);
     let tagged = is_tpid(tpid);
-    let (vid, pcp) = if tagged {
-        // A tag needs its 4 bytes, the inner ethertype and some payload.
-        if f.len() <= eth::HEADER_LEN + vlan::TAG_LEN {
-            return Err(DropReason::MalformedVlan);
-        }
-        let tci = be16(f, vlan::OFFSET + 2);
-        (tci & vlan::VID_MASK, (tci >> 13) as u8)
-    } else {
-        (0, 0)
-    };
-    let inner_tagged = tagged && is_tpid(be16(f, vlan::OFFSET + vlan::TAG_LEN));
+    if !tagged {
+        return classify_untagged(pkt, port);
+    }
+    // A tag needs its 4 bytes, the inner ethertype and some payload.
+    if f.len() <= eth::HEADER_LEN + vlan::TAG_LEN {
+        return Err(DropReason::MalformedVlan);
+    }
+    let tci = be16(f, vlan::OFFSET + 2);
+    let (vid, pcp) = (tci & vlan::VID_MASK, (tci >> 13) as u8);
+    let inner_tagged = is_tpid(be16(f, vlan::OFFSET + vlan::TAG_LEN));
     pkt.meta.pcp = pcp;
     pkt.meta.tpid = 0;
     let pop = |pkt: &mut Packet| -> Result<(), DropReason> {
@@ -199,29 +199,23 @@ pub fn classify(pkt: &mut Packet, port: &VlanPort) -> Result<(), DropReason> {
             if vid != 0 || inner_tagged {
                 return Err(DropReason::VlanNotAllowed);
             }
-            if tagged {
-                pop(pkt)?;
-            }
+            pop(pkt)?;
             pkt.meta.vlan = port.tag;
         }
         VlanMode::Trunk => {
             if !port.trunks.contains(vid) && vid != 0 {
                 return Err(DropReason::VlanNotAllowed);
             }
-            if vid == 0 && !port.trunks.all && !port.trunks.contains(0) {
+            if vid == 0 && !port.trunks.contains(0) {
                 return Err(DropReason::VlanNotAllowed);
             }
-            if tagged {
-                pop(pkt)?;
-                pkt.meta.tpid = tpid;
-            }
+            pop(pkt)?;
+            pkt.meta.tpid = tpid;
             pkt.meta.vlan = vid;
         }
         VlanMode::NativeTagged | VlanMode::NativeUntagged => {
             if vid == 0 {
-                if tagged {
-                    pop(pkt)?;
-                }
+                pop(pkt)?;
                 pkt.meta.vlan = port.tag;
             } else if vid == port.tag || port.trunks.contains(vid) {
                 pop(pkt)?;
@@ -234,10 +228,7 @@ pub fn classify(pkt: &mut Packet, port: &VlanPort) -> Result<(), DropReason> {
         VlanMode::Dot1qTunnel => {
             // The customer's frame, tag and all, travels inside the service
             // VLAN; only the cvlans filter looks at its tag.
-            if tagged && !port.cvlans.contains(vid) {
-                return Err(DropReason::VlanNotAllowed);
-            }
-            if !tagged && !port.cvlans.all {
+            if !port.cvlans.contains(vid) {
                 return Err(DropReason::VlanNotAllowed);
             }
             pkt.meta.vlan = port.tag;
@@ -248,10 +239,44 @@ pub fn classify(pkt: &mut Packet, port: &VlanPort) -> Result<(), DropReason> {
     Ok(())
 }
 
+/// The common case: an untagged frame. No bytes move.
+#[inline]
+fn classify_untagged(pkt: &mut Packet, port: &VlanPort) -> Result<(), DropReason> {
+    let m = &mut pkt.meta;
+    m.pcp = 0;
+    m.tpid = 0;
+    match port.mode {
+        VlanMode::Trunk => {
+            if !port.trunks.contains(0) {
+                return Err(DropReason::VlanNotAllowed);
+            }
+            m.vlan = 0;
+        }
+        VlanMode::Dot1qTunnel => {
+            if !port.cvlans.all {
+                return Err(DropReason::VlanNotAllowed);
+            }
+            m.vlan = port.tag;
+            m.tpid = port.qinq_tpid;
+        }
+        VlanMode::Access | VlanMode::NativeTagged | VlanMode::NativeUntagged => m.vlan = port.tag,
+    }
+    Ok(())
+}
+
 /// Runs [`classify`] over a batch, writing drops into `verdicts`.
 pub fn ingress_batch(batch: &mut Batch, port: &VlanPort, verdicts: &mut [Verdict]) {
     for (pkt, v) in batch.packets_mut().iter_mut().zip(verdicts.iter_mut()) {
-        if let Err(r) = classify(pkt, port) {
+        let untagged = matches!(
+            pkt.data().get(eth::ETHERTYPE),
+            Some(t) if !is_tpid(u16::from_be_bytes([t[0], t[1]]))
+        );
+        let r = if untagged {
+            classify_untagged(pkt, port)
+        } else {
+            classify(pkt, port)
+        };
+        if let Err(r) = r {
             *v = Verdict::Drop(r);
         }
     }

@@ -100,6 +100,14 @@ impl Control {
                 last_tick = Instant::now();
                 self.rt.age();
                 self.rt.retry_failed();
+                // Container attachments whose namespace went away
+                // (crate::attach): removed like any command would.
+                if let Some(req) = crate::attach::vanished(&self.cfg) {
+                    let resp = self.commit(&req);
+                    if let Some(e) = resp.error.filter(|_| !resp.ok) {
+                        log::warn!("attach: removing vanished attachments failed: {e}");
+                    }
+                }
             }
         }
     }
@@ -204,9 +212,16 @@ impl Control {
                 }
             }
         };
-        let mut outcome = commands::execute(&req, &self.cfg, &self.rt);
+        self.commit(&req)
+    }
+
+    /// Runs `req` as one transaction: store the new configuration, apply
+    /// it, then run the effects.
+    fn commit(&mut self, req: &Request) -> Response {
+        let mut outcome = commands::execute(req, &self.cfg, &self.rt);
         if let Some(new) = outcome.new_config.take() {
             if let Err(e) = self.db.store(&new) {
+                outcome.abort();
                 return Response {
                     ok: false,
                     error: Some(format!(

@@ -76,8 +76,10 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("vswitch-db-test-{}", std::process::id()));
         let db = Db::new(dir.join("conf.db"));
         assert_eq!(db.load().unwrap(), Config::default());
-        let mut c = Config::default();
-        c.version = 7;
+        let mut c = Config {
+            version: 7,
+            ..Default::default()
+        };
         c.bridges.insert("br0".into(), Default::default());
         db.store(&c).unwrap();
         assert_eq!(db.load().unwrap(), c);

@@ -5,7 +5,9 @@
 //! - [`runtime`]: opened ports, MAC tables, poll threads, kept in step.
 //! - [`datapath`]: snapshots, forwarding, poll-mode threads.
 //! - [`control`]: the control socket loop.
+//! - [`attach`]: container attachment (veth pairs into network namespaces).
 
+pub mod attach;
 pub mod commands;
 pub mod config;
 pub mod control;

@@ -30,7 +30,35 @@ fn measure(ports: usize, macs: usize, vlan: bool, secs: f64) -> (f64, f64) {
     (1000.0 / best, best)
 }
 
+/// `pipeline-targets count BATCHES FILTER`: runs exactly BATCHES batches of
+/// the first matching configuration, for instruction counting under
+/// callgrind (run twice with different counts and divide the difference).
+fn count_mode() -> bool {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) != Some("count") {
+        return false;
+    }
+    let batches: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(1000);
+    let filter = args.get(3).cloned().unwrap_or_default();
+    let (ports, macs, vlan) = match filter.as_str() {
+        "vlan" => (8, 1_000, true),
+        "big" => (64, 100_000, false),
+        "small" => (2, 1, false),
+        _ => (8, 1_000, false),
+    };
+    let mut s = Setup::new(ports, macs, vlan);
+    let mut pkts = 0;
+    for _ in 0..batches {
+        pkts += s.run_batch(0);
+    }
+    println!("{pkts} packets");
+    true
+}
+
 fn main() {
+    if count_mode() {
+        return;
+    }
     let secs: f64 = std::env::args()
         .nth(1)
         .and_then(|s| s.parse().ok())

@@ -73,7 +73,7 @@ fn map_set(map: &mut Map, key: &str, value: &str) {
     }
 }
 
-fn need_key<'a>(s: &'a Setting) -> Result<&'a str, String> {
+fn need_key(s: &Setting) -> Result<&str, String> {
     s.key
         .as_deref()
         .ok_or_else(|| format!("column {} is a map: write {}:KEY=VALUE", s.column, s.column))

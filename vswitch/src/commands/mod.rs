@@ -80,6 +80,8 @@ pub struct Txn<'a> {
     pub rt: &'a Runtime,
     effects: Vec<Effect>,
     pid: u32,
+    /// Kernel changes of container attachment (crate::attach).
+    pub(crate) attach: crate::attach::Pending,
 }
 
 /// What a transaction produced: the response, the new configuration when
@@ -88,6 +90,8 @@ pub struct Outcome {
     pub response: Response,
     pub new_config: Option<Config>,
     effects: Vec<Effect>,
+    /// Kernel changes of container attachment (crate::attach).
+    attach: crate::attach::Pending,
 }
 
 impl Outcome {
@@ -100,6 +104,13 @@ impl Outcome {
                 Effect::PmdStatsClear => rt.pmd_clear(),
             }
         }
+        self.attach.commit();
+    }
+
+    /// Undoes the kernel changes of the commands (container attachment);
+    /// call when the new configuration could not be stored.
+    pub fn abort(&mut self) {
+        self.attach.abort();
     }
 }
 
@@ -110,12 +121,14 @@ pub fn execute(req: &Request, cfg: &Config, rt: &Runtime) -> Outcome {
         rt,
         effects: Vec::new(),
         pid: std::process::id(),
+        attach: crate::attach::Pending::new(req),
     };
     let mut results = Vec::new();
     for c in &req.commands {
         match txn.run(c) {
             Ok(o) => results.push(o),
             Err(f) => {
+                txn.attach.abort();
                 return Outcome {
                     response: Response {
                         ok: false,
@@ -125,7 +138,8 @@ pub fn execute(req: &Request, cfg: &Config, rt: &Runtime) -> Outcome {
                     },
                     new_config: None,
                     effects: Vec::new(),
-                }
+                    attach: crate::attach::Pending::new(req),
+                };
             }
         }
     }
@@ -133,6 +147,7 @@ pub fn execute(req: &Request, cfg: &Config, rt: &Runtime) -> Outcome {
     let Txn {
         cfg: mut new,
         effects,
+        attach,
         ..
     } = txn;
     let resp = Response {
@@ -148,6 +163,7 @@ pub fn execute(req: &Request, cfg: &Config, rt: &Runtime) -> Outcome {
         response: resp,
         new_config: changed.then_some(new),
         effects,
+        attach,
     }
 }
 
@@ -297,6 +313,9 @@ impl Txn<'_> {
                 self.effects.push(Effect::PmdStatsClear);
                 Ok(none())
             }
+            // --- container attachment: vswitch/src/attach/ ---
+            "attach" | "detach" | "list-attachments" => crate::attach::run(self, name, args, c),
+            // --- end of container attachment ---
             other => Err(format!("unknown command '{other}'; use --help for help").into()),
         }
     }

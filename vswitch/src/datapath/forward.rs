@@ -99,14 +99,14 @@ impl Forwarder {
                 let uni = self.groups[..self.ngroups].iter().find(|g| g.port == t);
                 let flood = self.flood;
                 let uni = uni.copied().unwrap_or(Group::EMPTY);
-                self.output(out, batch, &[uni.members(), flood.members()]);
+                self.output(out, batch, &[(uni.members(), false), (flood.members(), true)]);
             }
             // Unicast to ports not in the flood list (none today) is dropped.
         } else {
             for g in 0..self.ngroups {
                 let group = self.groups[g];
                 if let Some(out) = snap.port(group.port) {
-                    self.output(out, batch, &[group.members()]);
+                    self.output(out, batch, &[(group.members(), false)]);
                 }
             }
         }
@@ -143,12 +143,17 @@ impl Forwarder {
     }
 
     /// Sends the packets listed in `lists` to `out`, tagging each as the
-    /// port's VLAN mode requires.
-    fn output(&mut self, out: &PortRef, batch: &mut Batch, lists: &[&[u8]]) {
+    /// port's VLAN mode requires. A list marked `shared` holds packets that
+    /// other ports send too (a flood): a tag pushed for this port is popped
+    /// again afterwards. Unicast packets are finished after this call.
+    fn output(&mut self, out: &PortRef, batch: &mut Batch, lists: &[(&[u8], bool)]) {
         let (mut sent, mut bytes, mut dropped, mut oversize) = (0u64, 0u64, 0u64, 0u64);
         let pkts = batch.packets_mut();
         let mut tx = out.tx.lock().unwrap_or_else(PoisonError::into_inner);
-        for &i in lists.iter().flat_map(|l| l.iter()) {
+        for (i, shared) in lists
+            .iter()
+            .flat_map(|(l, shared)| l.iter().map(move |i| (*i, *shared)))
+        {
             let Some(pkt) = pkts.get_mut(i as usize) else {
                 continue;
             };
@@ -165,17 +170,17 @@ impl Forwarder {
             } else {
                 dropped += 1;
             }
-            if tagged {
+            if tagged && shared {
                 vlan::pop_tag(pkt);
             }
         }
         tx.flush();
         let pending = tx.pending();
+        out.stats.add_tx_locked(sent, bytes);
         drop(tx);
         if pending && !self.pending.contains(&out.port_no) {
             self.pending.push(out.port_no);
         }
-        out.stats.add_tx(sent, bytes);
         if dropped > 0 {
             out.stats.add_drop(DropReason::TxFull, dropped);
         }

@@ -22,11 +22,16 @@ impl PortStats {
         self.rx_bytes.fetch_add(bytes, Relaxed);
     }
 
+    /// Adds transmitted frames. Only called with the port's TX lock held,
+    /// so writers are serialised and a plain load and store is enough (no
+    /// locked read-modify-write on the fast path); readers see whole values.
     #[inline]
-    pub fn add_tx(&self, packets: u64, bytes: u64) {
+    pub fn add_tx_locked(&self, packets: u64, bytes: u64) {
         if packets > 0 {
-            self.tx_packets.fetch_add(packets, Relaxed);
-            self.tx_bytes.fetch_add(bytes, Relaxed);
+            self.tx_packets
+                .store(self.tx_packets.load(Relaxed) + packets, Relaxed);
+            self.tx_bytes
+                .store(self.tx_bytes.load(Relaxed) + bytes, Relaxed);
         }
     }
 
@@ -75,11 +80,13 @@ mod tests {
     fn drops_split_into_rx_and_tx() {
         let s = PortStats::default();
         s.add_rx(3, 180);
+        s.add_tx_locked(2, 120);
         s.add_drop(DropReason::Runt, 2);
         s.add_drop(DropReason::TxFull, 1);
         let c = s.snapshot("p");
         assert_eq!(c.rx_packets, 3);
         assert_eq!(c.rx_dropped, 2);
+        assert_eq!((c.tx_packets, c.tx_bytes), (2, 120));
         assert_eq!(c.tx_dropped, 1);
         assert_eq!(c.drops["runt"], 2);
     }

@@ -1,0 +1,179 @@
+//! Container attachment: `attach`, `detach` and `list-attachments`.
+//!
+//! `attach BR CONTAINER IP/PREFIX[@GW]` makes a veth pair whose container
+//! end is created directly inside the container's network namespace (named
+//! `--ifname`, default eth1), configures it there (MAC, MTU, address, routes,
+//! up) and adds the host end to BR as an ordinary port whose `external_ids`
+//! record the attachment (see [`record`]). `detach` removes the port and the
+//! pair; `list-attachments` reads the records.
+//!
+//! All or nothing: everything that can be checked is checked before the
+//! kernel is touched; after that, a failure deletes the veth pair again
+//! (which takes the container end, its address and routes with it), and the
+//! transaction's configuration copy is thrown away. The kernel changes of a
+//! command that succeeded wait in [`Pending`]: undone if the transaction is
+//! not stored, followed by their after-commit steps (the gratuitous ARP, the
+//! deletion of a detached veth) once it is stored and applied.
+//!
+//! When a container's namespace goes away the kernel deletes the whole veth
+//! pair; [`vanished`] finds attachment ports whose host veth is gone, and the
+//! control loop removes them through the ordinary commit path.
+//!
+//! Files: [`spec`] (arguments), [`naming`] (host veth name, MAC), [`netns`]
+//! (finding and entering namespaces), [`netlink`] (rtnetlink requests),
+//! [`garp`], [`record`] (external_ids), `ops` (attach, detach), `list`.
+
+pub mod garp;
+mod list;
+pub mod naming;
+pub mod netlink;
+pub mod netns;
+mod ops;
+pub mod record;
+pub mod spec;
+
+use crate::commands::{CommandReq, Failure, Output, Request, Txn};
+use crate::config::Config;
+use netlink::Rtnl;
+use netns::Namespace;
+use std::net::Ipv4Addr;
+
+/// Runs `attach`, `detach` or `list-attachments` inside a transaction.
+pub fn run(txn: &mut Txn, name: &str, args: &[String], c: &CommandReq) -> Result<Output, Failure> {
+    match name {
+        "attach" | "detach" if txn.attach.request_len > 1 => Err(format!(
+            "'{name}' must be the only command of its vswctl call: it changes the kernel as well as the configuration, so it cannot be chained with '--'; run it on its own"
+        )
+        .into()),
+        "attach" => {
+            let a = spec::AttachArgs::parse(args, c.may_exist)?;
+            ops::attach(txn, a)
+        }
+        "detach" => {
+            let d = spec::DetachArgs::parse(args, c.if_exists)?;
+            ops::detach(txn, d)
+        }
+        "list-attachments" => list::list(&txn.cfg, args),
+        other => Err(format!("unknown attachment command '{other}'").into()),
+    }
+}
+
+/// A kernel step that waits for the transaction's outcome.
+pub(crate) enum KernelStep {
+    /// Delete a host-side veth (and so its container end).
+    DeleteLink(String),
+    /// Announce a container's address from inside its namespace.
+    Garp {
+        ns: Namespace,
+        ifname: String,
+        mac: [u8; 6],
+        ip: Ipv4Addr,
+    },
+}
+
+impl KernelStep {
+    fn run(self) {
+        match self {
+            KernelStep::DeleteLink(name) => delete_host_link(&name),
+            KernelStep::Garp {
+                ns,
+                ifname,
+                mac,
+                ip,
+            } => {
+                let frame = garp::frame(mac, ip);
+                let res = ns.run(|| {
+                    let mut nl = Rtnl::open().map_err(|e| e.to_string())?;
+                    let idx = nl
+                        .link_index(&ifname)
+                        .map_err(|e| e.to_string())?
+                        .ok_or_else(|| format!("{ifname} is gone"))?;
+                    garp::send(idx, &frame).map_err(|e| e.to_string())
+                });
+                if let Err(e) = res {
+                    log::warn!(
+                        "attach: could not send a gratuitous ARP for {ip} from {ifname} in {}: {e}",
+                        ns.what
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Deletes a host-side veth in the daemon's namespace; logs failures.
+fn delete_host_link(name: &str) {
+    match Rtnl::open().and_then(|mut nl| nl.delete_link(name)) {
+        Ok(true) => log::info!("attach: deleted veth {name}"),
+        Ok(false) => {}
+        Err(e) => log::warn!(
+            "attach: could not delete veth {name}: {e}; remove it with `ip link del {name}`"
+        ),
+    }
+}
+
+/// Kernel changes of a transaction: what to undo if it is not stored, and
+/// what to do once it is.
+pub struct Pending {
+    /// Commands in the request (attach and detach must be alone).
+    request_len: usize,
+    undo: Vec<KernelStep>,
+    after: Vec<KernelStep>,
+}
+
+impl Pending {
+    pub fn new(req: &Request) -> Pending {
+        Pending {
+            request_len: req.commands.len(),
+            undo: Vec::new(),
+            after: Vec::new(),
+        }
+    }
+
+    /// The transaction was not stored: undo its kernel changes, newest first.
+    pub fn abort(&mut self) {
+        self.after.clear();
+        while let Some(step) = self.undo.pop() {
+            step.run();
+        }
+    }
+
+    /// The transaction was stored and applied: run the after-commit steps.
+    pub fn commit(&mut self) {
+        self.undo.clear();
+        for step in self.after.drain(..) {
+            step.run();
+        }
+    }
+}
+
+/// Attachment ports whose host-side veth no longer exists (the container's
+/// namespace went away, taking the pair with it), as a request that deletes
+/// them, for the control loop to commit like any command. Only the kernel's
+/// word that the device is gone counts: if netlink cannot be asked, nothing
+/// is removed.
+pub fn vanished(cfg: &Config) -> Option<Request> {
+    let attachments = record::attachments(cfg, None);
+    if attachments.is_empty() {
+        return None;
+    }
+    let mut nl = Rtnl::open().ok()?;
+    let mut commands = Vec::new();
+    for a in attachments {
+        if let Ok(None) = nl.link_index(a.port) {
+            log::info!(
+                "attach: veth {} of {} interface {} on bridge {} is gone (the container's namespace went away); removing the port",
+                a.port,
+                a.container(),
+                a.ifname(),
+                a.bridge
+            );
+            commands.push(CommandReq {
+                args: vec!["del-port".into(), a.bridge.into(), a.port.into()],
+                may_exist: false,
+                if_exists: true,
+            });
+        }
+    }
+    (!commands.is_empty()).then_some(Request { commands })
+}

@@ -1,0 +1,321 @@
+//! `attach` and `detach` themselves.
+
+use super::netlink::{Rtnl, VethPeer};
+use super::netns::{self, Namespace};
+use super::record::{self, key, Attachment};
+use super::spec::{AttachArgs, DetachArgs, IpConfig};
+use super::{delete_host_link, naming, KernelStep};
+use crate::commands::{Failure, Output, Txn};
+use crate::config::{Config, Port};
+use pipeline::wire::eth::fmt_mac;
+use serde_json::Value;
+
+/// MTU of a new attachment when neither `--mtu` nor the bridge says.
+const DEFAULT_MTU: u32 = 1500;
+
+pub(super) fn attach(txn: &mut Txn, a: AttachArgs) -> Result<Output, Failure> {
+    if !txn.cfg.bridges.contains_key(&a.bridge) {
+        return Err(format!("no bridge named {}", a.bridge).into());
+    }
+    if let Some(done) = already_attached(&txn.cfg, &a, None)? {
+        return Ok(done);
+    }
+    let host = naming::host_ifname(&a.container, &a.ifname);
+    if let Some(b) = txn.cfg.port_bridge(&host) {
+        return Err(format!(
+            "the switch port name {host} (derived from container \"{}\" and interface {}) is already used on bridge {b}; detach or delete that port first",
+            a.container, a.ifname
+        )
+        .into());
+    }
+    let mut root = Rtnl::open().map_err(|e| format!("cannot open a netlink socket: {e}"))?;
+    if root
+        .link_index(&host)
+        .map_err(|e| format!("cannot look up {host}: {e}"))?
+        .is_some()
+    {
+        return Err(format!(
+            "a network device named {host} already exists in the switch's namespace but no attachment owns it (left over from a crash?); remove it with `ip link del {host}` and attach again"
+        )
+        .into());
+    }
+
+    let ns = Namespace::resolve(&a.container)?;
+    if netns::current().is_ok_and(|own| own == ns.id) {
+        return Err(format!(
+            "{} is in the switch's own network namespace, not a container's; attach needs a container",
+            ns.what
+        )
+        .into());
+    }
+    if let Some(done) = already_attached(&txn.cfg, &a, Some(&ns))? {
+        return Ok(done);
+    }
+    let ifname = a.ifname.clone();
+    let what = ns.what.clone();
+    let taken = ns.run(|| {
+        let mut nl = Rtnl::open().map_err(|e| format!("cannot open a netlink socket: {e}"))?;
+        nl.link_index(&ifname)
+            .map_err(|e| format!("cannot look up {ifname}: {e}"))
+    });
+    if taken.map_err(|e| format!("{what}: {e}"))?.is_some() {
+        return Err(format!(
+            "{what} already has an interface named {ifname}; choose another name with --ifname"
+        )
+        .into());
+    }
+
+    let mtu = a.mtu.unwrap_or_else(|| bridge_mtu(&a.bridge));
+    let mac = a
+        .mac
+        .unwrap_or_else(|| naming::derived_mac(&a.container, &a.ifname));
+    root.create_veth(
+        &host,
+        mtu,
+        &VethPeer {
+            ifname: &a.ifname,
+            mac,
+            mtu,
+            netns_fd: ns.fd(),
+        },
+    )
+    .map_err(|e| format!("cannot create veth pair {host} / {ifname} in {what}: {e}"))?;
+    // From here on, a failure deletes the pair again.
+    let guard = LinkGuard(Some(host.clone()));
+    disable_ipv6(&host);
+    let host_index = root
+        .link_index(&host)
+        .map_err(|e| format!("cannot look up {host}: {e}"))?
+        .ok_or_else(|| format!("{host} vanished right after it was created"))?;
+    root.set_up(host_index)
+        .map_err(|e| format!("cannot bring {host} up: {e}"))?;
+    let ip = a.ip;
+    ns.run(|| configure_inside(&ifname, ip.as_ref()))
+        .map_err(|e| format!("{what}: {e}"))?;
+    guard.disarm();
+
+    let mut port = Port {
+        tag: a.tag,
+        ..Port::default()
+    };
+    let ids = &mut port.external_ids;
+    ids.insert(key::MARK.into(), "true".into());
+    ids.insert(key::CONTAINER.into(), a.container.clone());
+    ids.insert(key::IFNAME.into(), a.ifname.clone());
+    ids.insert(key::NETNS.into(), ns.path.display().to_string());
+    ids.insert(key::NETNS_INODE.into(), ns.id.to_string());
+    ids.insert(key::VETH.into(), host.clone());
+    ids.insert(key::MAC.into(), fmt_mac(&mac));
+    ids.insert(key::MTU.into(), mtu.to_string());
+    if let Some(ip) = &a.ip {
+        ids.insert(key::IP.into(), format!("{}/{}", ip.addr, ip.prefix));
+        if let Some(g) = ip.gateway {
+            ids.insert(key::GATEWAY.into(), g.to_string());
+        }
+    }
+    let json = Attachment {
+        bridge: &a.bridge,
+        port: &host,
+        p: &port,
+    }
+    .to_json();
+    log::info!(
+        "attach: {what} interface {} ({}) on bridge {} as port {host}",
+        a.ifname,
+        a.ip.map(|i| i.to_string())
+            .unwrap_or_else(|| "no address".into()),
+        a.bridge
+    );
+    if let Some(b) = txn.cfg.bridges.get_mut(&a.bridge) {
+        b.ports.insert(host.clone(), port);
+    }
+    txn.attach.undo.push(KernelStep::DeleteLink(host));
+    if let Some(ip) = a.ip {
+        txn.attach.after.push(KernelStep::Garp {
+            ns,
+            ifname: a.ifname,
+            mac,
+            ip: ip.addr,
+        });
+    }
+    Ok(Output {
+        text: String::new(),
+        json,
+    })
+}
+
+/// If this container interface is attached already: Ok(Some) to do
+/// nothing (`--may-exist`, same bridge), an error otherwise. With `ns`, an
+/// attachment of the same namespace under another spelling of the
+/// container counts too, while its veth exists.
+fn already_attached(
+    cfg: &Config,
+    a: &AttachArgs,
+    ns: Option<&Namespace>,
+) -> Result<Option<Output>, Failure> {
+    let found = record::attachments(cfg, None).into_iter().find(|x| {
+        x.is(&a.container, &a.ifname)
+            || ns.is_some_and(|ns| {
+                x.ifname() == a.ifname
+                    && x.get(key::NETNS_INODE) == Some(&ns.id.to_string())
+                    && ports::netdev::exists(x.port)
+            })
+    });
+    let Some(x) = found else {
+        return Ok(None);
+    };
+    if a.may_exist && x.bridge == a.bridge {
+        return Ok(Some(Output {
+            text: String::new(),
+            json: x.to_json(),
+        }));
+    }
+    let hint = if x.bridge == a.bridge {
+        "use --may-exist to accept that, or detach it first"
+    } else {
+        "detach it first"
+    };
+    Err(format!(
+        "interface {} of container \"{}\" is already attached to bridge {} as port {}; {hint}",
+        x.ifname(),
+        x.container(),
+        x.bridge,
+        x.port
+    )
+    .into())
+}
+
+/// The bridge's MTU (its internal port), or 1500.
+fn bridge_mtu(bridge: &str) -> u32 {
+    ports::netdev::mtu(bridge).unwrap_or(DEFAULT_MTU)
+}
+
+/// The host end carries no IPv6 of its own: it is a switch port.
+fn disable_ipv6(host: &str) {
+    let key = format!("/proc/sys/net/ipv6/conf/{host}/disable_ipv6");
+    let _ = std::fs::write(key, "1");
+}
+
+/// Address, up, routes: run on a thread inside the container's namespace.
+fn configure_inside(ifname: &str, ip: Option<&IpConfig>) -> Result<(), String> {
+    let mut nl = Rtnl::open().map_err(|e| format!("cannot open a netlink socket: {e}"))?;
+    let idx = nl
+        .link_index(ifname)
+        .map_err(|e| format!("cannot look up {ifname}: {e}"))?
+        .ok_or_else(|| format!("{ifname} vanished while it was being set up"))?;
+    if let Some(ip) = ip {
+        nl.add_address(idx, ip).map_err(|e| {
+            format!(
+                "cannot add address {}/{} to {ifname}: {e}",
+                ip.addr, ip.prefix
+            )
+        })?;
+    }
+    nl.set_up(idx)
+        .map_err(|e| format!("cannot bring {ifname} up: {e}"))?;
+    let Some((ip, gw)) = ip.and_then(|i| i.gateway.map(|g| (i, g))) else {
+        return Ok(());
+    };
+    if !ip.contains(gw) {
+        nl.add_route(idx, Some((gw, 32)), None).map_err(|e| {
+            format!(
+                "cannot add a route to gateway {gw} (not on {}/{}) on {ifname}: {e}",
+                ip.network(),
+                ip.prefix
+            )
+        })?;
+    }
+    nl.add_route(idx, None, Some(gw)).map_err(|e| {
+        if e.errno == libc::EEXIST {
+            "it already has a default route; remove that, or attach without @GATEWAY".to_string()
+        } else {
+            format!("cannot add the default route via {gw} on {ifname}: {e}")
+        }
+    })
+}
+
+/// Deletes a veth pair on drop unless disarmed: the undo of a half-made
+/// attachment.
+struct LinkGuard(Option<String>);
+
+impl LinkGuard {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for LinkGuard {
+    fn drop(&mut self) {
+        if let Some(name) = self.0.take() {
+            delete_host_link(&name);
+        }
+    }
+}
+
+pub(super) fn detach(txn: &mut Txn, d: DetachArgs) -> Result<Output, Failure> {
+    if !txn.cfg.bridges.contains_key(&d.bridge) {
+        return Err(format!("no bridge named {}", d.bridge).into());
+    }
+    let Some((bridge, port)) = find_attachment(&txn.cfg, &d) else {
+        if d.if_exists {
+            return Ok(Output::default());
+        }
+        return Err(format!(
+            "container \"{}\" has no interface {} attached to bridge {} (see vswctl list-attachments)",
+            d.container, d.ifname, d.bridge
+        )
+        .into());
+    };
+    if bridge != d.bridge {
+        return Err(format!(
+            "interface {} of container \"{}\" is attached to bridge {bridge}, not {}",
+            d.ifname, d.container, d.bridge
+        )
+        .into());
+    }
+    let removed = txn
+        .cfg
+        .bridges
+        .get_mut(&bridge)
+        .and_then(|b| b.ports.remove(&port));
+    let json = removed
+        .as_ref()
+        .map(|p| {
+            Attachment {
+                bridge: &bridge,
+                port: &port,
+                p,
+            }
+            .to_json()
+        })
+        .unwrap_or(Value::Null);
+    log::info!(
+        "detach: {} interface {} from bridge {bridge} (port {port})",
+        d.container,
+        d.ifname
+    );
+    txn.attach.after.push(KernelStep::DeleteLink(port));
+    Ok(Output {
+        text: String::new(),
+        json,
+    })
+}
+
+/// Finds the attachment `detach` means, on any bridge: by the derived port
+/// name, then by the recorded container and interface, then (when the
+/// container can still be found) by its namespace.
+fn find_attachment(cfg: &Config, d: &DetachArgs) -> Option<(String, String)> {
+    let all = record::attachments(cfg, None);
+    let host = naming::host_ifname(&d.container, &d.ifname);
+    let hit = all
+        .iter()
+        .find(|a| a.port == host)
+        .or_else(|| all.iter().find(|a| a.is(&d.container, &d.ifname)))
+        .or_else(|| {
+            let ns = Namespace::resolve(&d.container).ok()?;
+            let ino = ns.id.to_string();
+            all.iter()
+                .find(|a| a.ifname() == d.ifname && a.get(key::NETNS_INODE) == Some(&ino))
+        })?;
+    Some((hit.bridge.to_string(), hit.port.to_string()))
+}
