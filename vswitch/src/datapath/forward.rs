@@ -99,7 +99,11 @@ impl Forwarder {
                 let uni = self.groups[..self.ngroups].iter().find(|g| g.port == t);
                 let flood = self.flood;
                 let uni = uni.copied().unwrap_or(Group::EMPTY);
-                self.output(out, batch, &[(uni.members(), false), (flood.members(), true)]);
+                self.output(
+                    out,
+                    batch,
+                    &[(uni.members(), false), (flood.members(), true)],
+                );
             }
             // Unicast to ports not in the flood list (none today) is dropped.
         } else {

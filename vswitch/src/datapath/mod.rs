@@ -60,3 +60,6 @@ impl Snapshot {
         self.ports.get(no as usize).and_then(|p| p.as_ref())
     }
 }
+
+#[cfg(test)]
+mod tests;
