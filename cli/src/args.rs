@@ -26,6 +26,12 @@ Port commands:
 Database commands:
   set bridge|port|interface NAME COL[:KEY]=VALUE...
   get bridge|port|interface NAME COL[:KEY]...
+Container commands:
+  attach BRIDGE CONTAINER IP/PREFIX[@GATEWAY] [--ifname NAME] [--mac MAC]
+         [--tag VLAN] [--mtu N]  give a container (netns name, PID, netns path
+                                 or Docker name) an interface on BRIDGE
+  detach BRIDGE CONTAINER [--ifname NAME]   undo attach: port and veth removed
+  list-attachments [BRIDGE]      what is attached where
 Status commands:
   show                           overview of bridges, ports and their state
   fdb/show BRIDGE                learned MAC addresses

@@ -9,6 +9,7 @@
 //! commands joined with `--`) does not fit a subcommand parser.
 
 mod args;
+mod ovs_compat;
 
 use args::{parse, Format, Invocation};
 use serde_json::{json, Value};
@@ -19,6 +20,10 @@ use std::time::Duration;
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
+    // Run as `ovs-vsctl` (a symlink): Open vSwitch's grammar and output.
+    if argv.first().is_some_and(|a| ovs_compat::invoked_as(a)) {
+        return ovs_compat::main(&argv[1..]);
+    }
     let inv = match parse(&argv[1..]) {
         Ok(Invocation::Help) => {
             print!("{}", args::USAGE);

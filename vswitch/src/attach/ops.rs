@@ -13,6 +13,8 @@ use serde_json::Value;
 /// MTU of a new attachment when neither `--mtu` nor the bridge says.
 const DEFAULT_MTU: u32 = 1500;
 
+/// Checks, makes and configures the veth pair, then adds the port; see the
+/// module docs of `attach` for the all-or-nothing rules.
 pub(super) fn attach(txn: &mut Txn, a: AttachArgs) -> Result<Output, Failure> {
     if !txn.cfg.bridges.contains_key(&a.bridge) {
         return Err(format!("no bridge named {}", a.bridge).into());
@@ -40,6 +42,7 @@ pub(super) fn attach(txn: &mut Txn, a: AttachArgs) -> Result<Output, Failure> {
         .into());
     }
 
+    // The container, and checks that need it.
     let ns = Namespace::resolve(&a.container)?;
     if netns::current().is_ok_and(|own| own == ns.id) {
         return Err(format!(
@@ -65,6 +68,7 @@ pub(super) fn attach(txn: &mut Txn, a: AttachArgs) -> Result<Output, Failure> {
         .into());
     }
 
+    // The pair, its container end made directly inside the namespace.
     let mtu = a.mtu.unwrap_or_else(|| bridge_mtu(&a.bridge));
     let mac = a
         .mac
@@ -94,25 +98,7 @@ pub(super) fn attach(txn: &mut Txn, a: AttachArgs) -> Result<Output, Failure> {
         .map_err(|e| format!("{what}: {e}"))?;
     guard.disarm();
 
-    let mut port = Port {
-        tag: a.tag,
-        ..Port::default()
-    };
-    let ids = &mut port.external_ids;
-    ids.insert(key::MARK.into(), "true".into());
-    ids.insert(key::CONTAINER.into(), a.container.clone());
-    ids.insert(key::IFNAME.into(), a.ifname.clone());
-    ids.insert(key::NETNS.into(), ns.path.display().to_string());
-    ids.insert(key::NETNS_INODE.into(), ns.id.to_string());
-    ids.insert(key::VETH.into(), host.clone());
-    ids.insert(key::MAC.into(), fmt_mac(&mac));
-    ids.insert(key::MTU.into(), mtu.to_string());
-    if let Some(ip) = &a.ip {
-        ids.insert(key::IP.into(), format!("{}/{}", ip.addr, ip.prefix));
-        if let Some(g) = ip.gateway {
-            ids.insert(key::GATEWAY.into(), g.to_string());
-        }
-    }
+    let port = port_record(&a, &ns, &host, mac, mtu);
     let json = Attachment {
         bridge: &a.bridge,
         port: &host,
@@ -142,6 +128,31 @@ pub(super) fn attach(txn: &mut Txn, a: AttachArgs) -> Result<Output, Failure> {
         text: String::new(),
         json,
     })
+}
+
+/// The port of a new attachment: its tag, and `external_ids` saying what
+/// it is.
+fn port_record(a: &AttachArgs, ns: &Namespace, host: &str, mac: [u8; 6], mtu: u32) -> Port {
+    let mut port = Port {
+        tag: a.tag,
+        ..Port::default()
+    };
+    let ids = &mut port.external_ids;
+    ids.insert(key::MARK.into(), "true".into());
+    ids.insert(key::CONTAINER.into(), a.container.clone());
+    ids.insert(key::IFNAME.into(), a.ifname.clone());
+    ids.insert(key::NETNS.into(), ns.path.display().to_string());
+    ids.insert(key::NETNS_INODE.into(), ns.id.to_string());
+    ids.insert(key::VETH.into(), host.to_string());
+    ids.insert(key::MAC.into(), fmt_mac(&mac));
+    ids.insert(key::MTU.into(), mtu.to_string());
+    if let Some(ip) = &a.ip {
+        ids.insert(key::IP.into(), format!("{}/{}", ip.addr, ip.prefix));
+        if let Some(g) = ip.gateway {
+            ids.insert(key::GATEWAY.into(), g.to_string());
+        }
+    }
+    port
 }
 
 /// If this container interface is attached already: Ok(Some) to do
