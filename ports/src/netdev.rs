@@ -73,6 +73,30 @@ pub fn mac(name: &str) -> io::Result<[u8; 6]> {
     Ok(mac)
 }
 
+/// Sets the interface's MAC address.
+pub fn set_mac(name: &str, mac: [u8; 6]) -> io::Result<()> {
+    let mut req = ifreq(name)?;
+    // SAFETY: writing the `ifru_hwaddr` member of a zeroed union, which is
+    // what SIOCSIFHWADDR reads.
+    let sa = unsafe { &mut req.ifr_ifru.ifru_hwaddr };
+    sa.sa_family = libc::ARPHRD_ETHER;
+    for (d, b) in sa.sa_data.iter_mut().zip(mac.iter()) {
+        *d = *b as libc::c_char;
+    }
+    ioctl(libc::SIOCSIFHWADDR, &mut req)
+}
+
+/// A locally administered unicast MAC derived from `seed` (FNV-1a), so a
+/// device the switch creates keeps its MAC across restarts.
+pub fn stable_mac(seed: &str) -> [u8; 6] {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in seed.bytes() {
+        h = (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    let b = h.to_be_bytes();
+    [(b[0] & 0xfc) | 0x02, b[1], b[2], b[3], b[4], b[5]]
+}
+
 /// Brings the interface administratively up (or down).
 pub fn set_up(name: &str, up: bool) -> io::Result<()> {
     let mut req = ifreq(name)?;
@@ -143,6 +167,14 @@ mod tests {
         assert!(check_ifname("abcdefghijklmnop").is_err());
         assert!(check_ifname("a b").is_err());
         assert!(check_ifname("a/b").is_err());
+    }
+
+    #[test]
+    fn stable_macs_are_local_unicast_and_stable() {
+        let a = stable_mac("br0");
+        assert_eq!(a, stable_mac("br0"));
+        assert_ne!(a, stable_mac("br1"));
+        assert_eq!(a[0] & 0x03, 0x02);
     }
 
     #[test]

@@ -82,6 +82,29 @@ impl Bins {
     }
 }
 
+/// Runs `vswctl --rundir RUNDIR ...` for one daemon; cheap to clone and
+/// usable from any thread (for example while another thread kills the
+/// daemon).
+#[derive(Debug, Clone)]
+pub struct Vsctl {
+    bins: Bins,
+    rundir: PathBuf,
+}
+
+impl Vsctl {
+    /// Runs `vswctl --rundir RUNDIR ARGS...`, killed after [`VSCTL_TIMEOUT`].
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.run_timeout(args, VSCTL_TIMEOUT)
+    }
+
+    /// Runs `vswctl --rundir RUNDIR ARGS...`, killed after `timeout`.
+    pub fn run_timeout(&self, args: &[&str], timeout: Duration) -> Output {
+        let mut c = self.bins.vswctl_command();
+        c.arg("--rundir").arg(&self.rundir).args(args);
+        run(c, timeout)
+    }
+}
+
 /// How to start a daemon.
 #[derive(Debug, Clone, Default)]
 pub struct DaemonOptions {
@@ -260,11 +283,17 @@ impl Daemon {
         }
     }
 
+    /// A handle that runs vswctl against this daemon from any thread.
+    pub fn vsctl_runner(&self) -> Vsctl {
+        Vsctl {
+            bins: self.bins.clone(),
+            rundir: self.rundir.clone(),
+        }
+    }
+
     /// Runs `vswctl --rundir RUNDIR ARGS...` (time-limited).
     pub fn vsctl(&self, args: &[&str]) -> Output {
-        let mut c = self.bins.vswctl_command();
-        c.arg("--rundir").arg(&self.rundir).args(args);
-        run(c, VSCTL_TIMEOUT)
+        self.vsctl_runner().run(args)
     }
 
     /// Runs vswctl, asserts success, returns stdout.

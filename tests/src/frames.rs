@@ -67,7 +67,7 @@ pub fn tagged_test_frame(dst: Mac, src: Mac, vid: u16, token: u64) -> Vec<u8> {
     f.extend_from_slice(&(vid & 0x0fff).to_be_bytes());
     f.extend_from_slice(&ETHERTYPE_TEST.to_be_bytes());
     f.extend_from_slice(&token.to_be_bytes());
-    f.extend_from_slice(&[0u8; 34]);
+    f.extend_from_slice(&[0u8; 38]);
     f
 }
 

@@ -15,6 +15,8 @@ use crate::traffic::ping::wait_ping;
 
 /// How long ports may take to come up after `add-port`.
 pub const PORT_UP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time limit of each vswctl call that gathers failure diagnostics.
+const DIAG_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long the first ping through a new bridge may take.
 pub const FIRST_PING_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -120,7 +122,8 @@ impl Lab {
             vec!["fdb/show", &self.bridge],
             vec!["dump-ports", &self.bridge],
         ] {
-            s.push_str(&self.daemon.vsctl(&args).to_string());
+            let out = self.daemon.vsctl_runner().run_timeout(&args, DIAG_TIMEOUT);
+            s.push_str(&out.to_string());
             s.push('\n');
         }
         s.push_str("hosts:\n");

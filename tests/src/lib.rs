@@ -12,10 +12,12 @@
 //! - [`daemon::Daemon`]: `vswitchd` in a private run directory + `vswctl`.
 //! - [`lab::Lab`]: daemon + bridge + N connected hosts.
 //! - [`traffic`]: ping, TCP/UDP transfers with content checks, raw frames.
+//! - [`container::Container`]: a namespace standing in for a container (attach tests).
 //! - [`bridge::LinuxBridge`]: the kernel bridge, to prove the harness.
 
 pub mod bridge;
 pub mod cmd;
+pub mod container;
 pub mod daemon;
 pub mod frames;
 pub mod host;
@@ -26,6 +28,7 @@ pub mod netns;
 pub mod poll;
 pub mod traffic;
 pub mod veth;
+pub mod vlan;
 
 pub use daemon::{Daemon, DaemonOptions};
 pub use host::Host;

@@ -161,6 +161,48 @@ pub fn topology(show: &Value) -> BTreeMap<String, BTreeSet<String>> {
         .collect()
 }
 
+/// Where two JSON values differ, one line per differing leaf:
+/// `path: before -> after` (paths like `bridges[0].ports[1].mac`).
+pub fn json_diff(before: &Value, after: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    diff_into("", before, after, &mut out);
+    out
+}
+
+fn diff_into(path: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys: BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            for k in keys {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                match (x.get(k), y.get(k)) {
+                    (Some(u), Some(v)) => diff_into(&p, u, v, out),
+                    (u, v) => out.push(format!("{p}: {} -> {}", show(u), show(v))),
+                }
+            }
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            for i in 0..x.len().max(y.len()) {
+                let p = format!("{path}[{i}]");
+                match (x.get(i), y.get(i)) {
+                    (Some(u), Some(v)) => diff_into(&p, u, v, out),
+                    (u, v) => out.push(format!("{p}: {} -> {}", show(u), show(v))),
+                }
+            }
+        }
+        _ if a != b => out.push(format!("{path}: {a} -> {b}")),
+        _ => {}
+    }
+}
+
+fn show(v: Option<&Value>) -> String {
+    v.map_or_else(|| "(absent)".to_string(), Value::to_string)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,5 +234,20 @@ mod tests {
         let t = topology(&show);
         assert_eq!(t["br0"].len(), 2);
         assert_eq!(string_list(&json!(["a", "b"])), vec!["a", "b"]);
+    }
+
+    #[test]
+    fn diff_names_paths() {
+        let a = json!({"b":[{"n":"x","m":1}],"k":true});
+        let b = json!({"b":[{"n":"x","m":2},{"n":"y"}]});
+        assert_eq!(
+            json_diff(&a, &b),
+            vec![
+                "b[0].m: 1 -> 2".to_string(),
+                "b[1]: (absent) -> {\"n\":\"y\"}".to_string(),
+                "k: true -> (absent)".to_string(),
+            ]
+        );
+        assert!(json_diff(&a, &a).is_empty());
     }
 }

@@ -187,11 +187,29 @@ fn helpers_report_a_broken_path_in_bounded_time() {
     );
 }
 
-/// The ns-side veth keeps the kernel default tx-checksumming=on: the
-/// switch tests really exercise partial checksums.
+/// The ns-side veth keeps the kernel default tx-checksumming=on, so the
+/// switch tests really exercise partial checksums; IPv6 is off inside the
+/// host (no background chatter) and only there.
 #[test]
-fn hosts_keep_default_offloads() {
+fn hosts_keep_default_offloads_and_are_quiet() {
+    let root_key = "/proc/sys/net/ipv6/conf/default/disable_ipv6";
+    let root_before = std::fs::read_to_string(root_key).unwrap_or_default();
     let h = Host::new(1);
+    let key = format!("/proc/sys/net/ipv6/conf/{}/disable_ipv6", h.ifname());
+    let mut c = std::process::Command::new("ip");
+    c.args(["netns", "exec", h.ns(), "cat", &key]);
+    let out = run(c, Duration::from_secs(10));
+    assert_eq!(
+        out.stdout.trim(),
+        "1",
+        "IPv6 not off inside the host:\n{out}"
+    );
+    let root_after = std::fs::read_to_string(root_key).unwrap_or_default();
+    assert_eq!(
+        root_before, root_after,
+        "the harness changed the root namespace's {root_key}"
+    );
+
     let mut c = std::process::Command::new("ip");
     c.args(["netns", "exec", h.ns(), "ethtool", "-k", h.ifname()]);
     let out = run(c, Duration::from_secs(10));

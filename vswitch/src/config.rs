@@ -28,6 +28,9 @@ pub struct Bridge {
     pub other_config: Map,
     #[serde(default)]
     pub external_ids: Map,
+    /// Port number of the bridge's internal port (stable across restarts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ofport: Option<u16>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,6 +52,10 @@ pub struct Port {
     pub other_config: Map,
     #[serde(default)]
     pub external_ids: Map,
+    /// Port number inside the datapath, assigned once and kept across
+    /// restarts (OVS's `ofport`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ofport: Option<u16>,
 }
 
 pub const PORT_TYPES: &[&str] = &["", "system", "afxdp", "afpacket", "tap", "internal"];
@@ -75,6 +82,42 @@ impl Bridge {
 }
 
 impl Config {
+    /// Gives every port (and bridge internal port) without a number the
+    /// lowest free one. Numbers already given never change.
+    pub fn assign_ofports(&mut self) {
+        let mut used: std::collections::BTreeSet<u16> = self
+            .bridges
+            .values()
+            .flat_map(|b| std::iter::once(b.ofport).chain(b.ports.values().map(|p| p.ofport)))
+            .flatten()
+            .collect();
+        let mut take = |slot: &mut Option<u16>| {
+            if slot.is_none() {
+                if let Some(n) = (1..u16::MAX).find(|n| !used.contains(n)) {
+                    used.insert(n);
+                    *slot = Some(n);
+                }
+            }
+        };
+        for b in self.bridges.values_mut() {
+            take(&mut b.ofport);
+            for p in b.ports.values_mut() {
+                take(&mut p.ofport);
+            }
+        }
+    }
+
+    /// The port number of port or internal port `name`.
+    pub fn ofport(&self, name: &str) -> Option<u16> {
+        self.bridges.iter().find_map(|(b, br)| {
+            if b == name {
+                br.ofport
+            } else {
+                br.ports.get(name).and_then(|p| p.ofport)
+            }
+        })
+    }
+
     /// The bridge that has port (or internal port) `name`.
     pub fn port_bridge(&self, name: &str) -> Option<&str> {
         self.bridges
@@ -106,5 +149,21 @@ mod tests {
         let minimal: Config = serde_json::from_str(r#"{"bridges":{"b":{}}}"#).unwrap();
         assert_eq!(minimal.bridges["b"].settings().mac_table_size, 8192);
         assert_eq!(minimal.port_bridge("b"), Some("b"));
+    }
+
+    #[test]
+    fn ofports_are_assigned_once_and_reused_when_freed() {
+        let mut c: Config =
+            serde_json::from_str(r#"{"bridges":{"a":{"ports":{"p":{},"q":{}}}}}"#).unwrap();
+        c.assign_ofports();
+        assert_eq!((c.ofport("a"), c.ofport("p"), c.ofport("q")), (Some(1), Some(2), Some(3)));
+        c.bridges.get_mut("a").unwrap().ports.remove("p");
+        c.bridges
+            .get_mut("a")
+            .unwrap()
+            .ports
+            .insert("r".into(), Port::default());
+        c.assign_ofports();
+        assert_eq!((c.ofport("q"), c.ofport("r")), (Some(3), Some(2)));
     }
 }

@@ -99,6 +99,7 @@ impl Control {
             if last_tick.elapsed() >= Duration::from_secs(1) {
                 last_tick = Instant::now();
                 self.rt.age();
+                self.rt.check_devices();
                 self.rt.retry_failed();
                 // Container attachments whose namespace went away
                 // (crate::attach): removed like any command would.

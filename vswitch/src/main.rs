@@ -77,7 +77,13 @@ fn run(args: Args) -> Result<(), String> {
     let _pidfile =
         daemon::lock_pidfile(&pid_path).map_err(|e| format!("{}: {e}", pid_path.display()))?;
     let db = Db::new(&args.db);
-    let cfg: Config = db.load().map_err(|e| e.to_string())?;
+    let mut cfg: Config = db.load().map_err(|e| e.to_string())?;
+    let loaded = cfg.clone();
+    cfg.assign_ofports();
+    if cfg != loaded {
+        db.store(&cfg)
+            .map_err(|e| format!("cannot update {}: {e}", args.db.display()))?;
+    }
     let signals = daemon::signal_fd().map_err(|e| format!("cannot set up signals: {e}"))?;
     let mut rt = Runtime::new(&cores, Duration::from_micros(args.pmd_sleep_max))
         .map_err(|e| format!("cannot start poll threads: {e}"))?;

@@ -129,7 +129,10 @@ impl Runtime {
             if let Some(p) = self.ports.get_mut(&name) {
                 p.vlan = vlan;
             } else {
-                let port_no = self.free_port_no();
+                let port_no = match cfg.ofport(&name) {
+                    Some(n) if !self.ports.values().any(|p| p.port_no == n) => n,
+                    _ => self.free_port_no(),
+                };
                 let stats = Arc::new(PortStats::default());
                 let state = PortState::Failed {
                     error: String::new(),
@@ -164,6 +167,58 @@ impl Runtime {
         }
         if opened {
             self.publish();
+        }
+    }
+
+    /// Notices open ports whose kernel device went away (or was replaced by
+    /// a new one of the same name): their queues are closed, the port shows
+    /// the error, and `retry_failed` opens it again when the device is back.
+    pub fn check_devices(&mut self) {
+        let gone: Vec<String> = self
+            .ports
+            .iter()
+            .filter_map(|(name, p)| match &p.state {
+                PortState::Open { status, .. }
+                    if status.backend == "afxdp" || status.backend == "afpacket" =>
+                {
+                    let now = ports::netdev::ifindex(name).ok();
+                    (now != Some(status.ifindex)).then(|| name.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        if gone.is_empty() {
+            return;
+        }
+        for name in &gone {
+            log::warn!("port {name}: network device disappeared; closing its queues");
+            self.unplug(name);
+        }
+        self.publish();
+        for name in &gone {
+            self.try_open(name);
+        }
+        self.publish();
+    }
+
+    /// Closes a port's queues but keeps it configured, in the failed state.
+    fn unplug(&mut self, name: &str) {
+        let Some(p) = self.ports.get_mut(name) else {
+            return;
+        };
+        for pmd in &self.pmds {
+            pmd.send(Command::RemovePort(p.port_no));
+        }
+        if let PortState::Open { assigned, .. } = &p.state {
+            for &pmd in assigned {
+                self.pmd_load[pmd] = self.pmd_load[pmd].saturating_sub(1);
+            }
+        }
+        p.state = PortState::Failed {
+            error: format!("could not open network device {name} (No such device)"),
+        };
+        if let Some(b) = self.bridges.get(&p.spec.bridge) {
+            lock(&b.macs).flush_port(p.port_no);
         }
     }
 
@@ -423,7 +478,17 @@ fn open_port(name: &str, spec: &OpenSpec) -> Result<OpenPort, PortError> {
     use ports::afxdp::{self, XdpMode};
     let mode = || -> XdpMode { spec.xdp_mode.parse().unwrap_or(XdpMode::BestEffort) };
     match spec.kind.as_str() {
-        "internal" => ports::tap::create(name, true),
+        "internal" => {
+            // A stable MAC, so the host's neighbours and `show` do not
+            // change across restarts.
+            let mut port = ports::tap::create(name, true)?;
+            let mac = ports::netdev::stable_mac(name);
+            match ports::netdev::set_mac(name, mac) {
+                Ok(()) => port.status.mac = mac,
+                Err(e) => log::warn!("port {name}: cannot set MAC: {e}"),
+            }
+            Ok(port)
+        }
         "tap" => ports::tap::create(name, false),
         "afpacket" => ports::afpacket::open(name, None),
         "afxdp" => afxdp::open(name, mode()),

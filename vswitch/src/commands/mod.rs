@@ -143,6 +143,7 @@ pub fn execute(req: &Request, cfg: &Config, rt: &Runtime) -> Outcome {
             }
         }
     }
+    txn.cfg.assign_ofports();
     let changed = txn.cfg.bridges != cfg.bridges;
     let Txn {
         cfg: mut new,

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Everything CI checks, in order: system packages the integration tests
+# need (installed when missing, Debian 12), formatting, lints, a release
+# build of the binaries, then every test in the workspace.
+#
+# The integration tests (crate `tests`) create network namespaces, veths
+# and AF_XDP sockets: they need root.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "scripts/test.sh: the integration tests need root (namespaces, veth, AF_XDP)" >&2
+    exit 1
+fi
+
+PACKAGES=(iproute2 iputils-ping ethtool iperf3 tcpdump procps nftables python3-scapy netsniff-ng)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$p")
+    fi
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "==> installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get -qq update
+    apt-get -qq install -y --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+echo "==> cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "==> cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+
+echo "==> cargo build --release (binaries)"
+cargo build --release --workspace --bins
+
+# The integration tests run the binaries just built.
+export VSWITCH_BIN_DIR="${CARGO_TARGET_DIR:-$PWD/target}/release"
+
+# --no-fail-fast: report every failing test binary, not just the first.
+echo "==> cargo test --release"
+cargo test --release --workspace --no-fail-fast -- --test-threads=2
