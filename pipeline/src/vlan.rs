@@ -147,8 +147,11 @@ impl VlanPort {
         match self.mode {
             VlanMode::Access | VlanMode::Dot1qTunnel if vid == self.tag => Egress::Untagged,
             VlanMode::Access | VlanMode::Dot1qTunnel => Egress::No,
+            // VLAN 0 (untagged) leaves a trunk only if `trunks` is empty or
+            // lists 0, as in OVS.
+            VlanMode::Trunk if !self.trunks.contains(vid) => Egress::No,
             VlanMode::Trunk if vid == 0 => Egress::Untagged,
-            VlanMode::Trunk if self.trunks.contains(vid) => Egress::Tagged(tpid),
+            VlanMode::Trunk => Egress::Tagged(tpid),
             VlanMode::NativeTagged if vid == self.tag => Egress::Tagged(tpid),
             VlanMode::NativeUntagged if vid == self.tag => Egress::Untagged,
             VlanMode::NativeTagged | VlanMode::NativeUntagged
@@ -157,6 +160,26 @@ impl VlanPort {
                 Egress::Tagged(tpid)
             }
             _ => Egress::No,
+        }
+    }
+}
+
+impl VlanPort {
+    /// [`VlanPort::egress`] for a packet: a dot1q-tunnel port also checks
+    /// the customer VLAN inside the frame against `cvlans`, both ways.
+    #[inline]
+    pub fn egress_packet(&self, pkt: &Packet) -> Egress {
+        let e = self.egress(pkt.meta.vlan, pkt.meta.tpid);
+        if self.mode != VlanMode::Dot1qTunnel || self.cvlans.all || e == Egress::No {
+            return e;
+        }
+        let f = pkt.data();
+        let tagged = f.len() > eth::HEADER_LEN + vlan::TAG_LEN
+            && is_tpid(be16(f, eth::ETHERTYPE.start));
+        if tagged && self.cvlans.contains(be16(f, vlan::OFFSET + 2) & vlan::VID_MASK) {
+            e
+        } else {
+            Egress::No
         }
     }
 }

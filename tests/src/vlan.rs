@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use crate::cmd::{ip_ok, run, ADMIN_TIMEOUT};
 use crate::daemon::{Daemon, DaemonOptions};
-use crate::frames::{new_token, Mac, ETHERTYPE_TEST};
+use crate::frames::{new_token, ETHERTYPE_TEST};
 use crate::host::Host;
 use crate::lab::Lab;
 use crate::names;
@@ -166,6 +166,7 @@ fn describe_all(frames: &[Vec<u8>]) -> String {
 /// Waits until `cap` holds a frame carrying the token of `expected`, then
 /// asserts it holds exactly one such frame and that its bytes are exactly
 /// `expected`. `what` says which path this is, for the message.
+#[track_caller]
 pub fn expect_exactly(cap: &Capture, expected: &[u8], what: &str) {
     let token = token_any(expected)
         .unwrap_or_else(|| panic!("expected frame carries no test token: {expected:02x?}"));
@@ -188,6 +189,7 @@ pub fn expect_exactly(cap: &Capture, expected: &[u8], what: &str) {
 /// Asserts that `cap` holds no frame carrying `token`. Call it only after
 /// a later frame on the same path was seen (see [`expect_exactly`]), so
 /// the absence means something.
+#[track_caller]
 pub fn expect_none(cap: &Capture, token: u64, what: &str) {
     let got = with_token(&cap.frames(), token);
     assert!(
@@ -200,6 +202,7 @@ pub fn expect_none(cap: &Capture, token: u64, what: &str) {
 /// Sends a fresh probe `make(token)` from `from` every 100 ms until `cap`
 /// sees one, for waiting until a path through a switch that was just set
 /// up works. Panics after [`PATH_UP_TIMEOUT`].
+#[track_caller]
 pub fn wait_path(from: &Host, cap: &Capture, what: &str, make: impl Fn(u64) -> Vec<u8>) {
     let start = Instant::now();
     let mut tokens = Vec::new();
@@ -227,12 +230,14 @@ pub fn wait_path(from: &Host, cap: &Capture, what: &str, make: impl Fn(u64) -> V
 }
 
 /// Starts a capture on `host`'s interface; panics on failure.
+#[track_caller]
 pub fn capture_on(host: &Host) -> Capture {
     Capture::start(host.ns(), host.ifname())
         .unwrap_or_else(|e| panic!("start capture on {}: {e}", host.describe()))
 }
 
 /// Sends `frames` from `host`; panics on failure.
+#[track_caller]
 pub fn send_from(host: &Host, frames: &[Vec<u8>]) {
     send_raw(host.ns(), host.ifname(), frames).unwrap_or_else(|e| {
         panic!(
@@ -247,6 +252,7 @@ pub fn send_from(host: &Host, frames: &[Vec<u8>]) {
 /// 10.77.0.`first`, `first`+1, ...), each added with `add-port BR PORT
 /// SETTINGS...` (for example `["tag=100"]`). Waits until every port is up,
 /// but not for any traffic: VLANs may keep the hosts apart.
+#[track_caller]
 pub fn vlan_lab(first: u8, ports: &[&[&str]]) -> Lab {
     let daemon = Daemon::start_with(DaemonOptions::default());
     let bridge = names::unique("br");
@@ -272,6 +278,7 @@ pub fn vlan_lab(first: u8, ports: &[&[&str]]) -> Lab {
 }
 
 /// `add-port BR PORT SETTINGS...` on the lab's bridge.
+#[track_caller]
 pub fn add_port(lab: &Lab, port: &str, settings: &[&str]) {
     let mut args = vec!["add-port", lab.bridge.as_str(), port];
     args.extend_from_slice(settings);
@@ -357,6 +364,3 @@ impl Default for TrunkWire {
         Self::new()
     }
 }
-
-/// A MAC that no host has.
-pub const NOBODY: Mac = [0x02, 0xee, 0xee, 0xee, 0xee, 0x02];

@@ -172,3 +172,24 @@ fn vlan_sets() {
     assert!(s.contains(1) && s.contains(4095) && !s.contains(2));
     assert!(VlanSet::from_list(&[]).contains(77));
 }
+
+#[test]
+fn limited_trunk_does_not_carry_vlan_0() {
+    assert_eq!(trunk(&[100]).egress(0, 0), Egress::No);
+    assert_eq!(trunk(&[0, 100]).egress(0, 0), Egress::Untagged);
+    assert_eq!(trunk(&[]).egress(0, 0), Egress::Untagged);
+}
+
+#[test]
+fn dot1q_tunnel_cvlans_limit_egress_too() {
+    let port = VlanPort::new(Some(VlanMode::Dot1qTunnel), Some(600), &[], &[42], false);
+    let mut ok = pkt(&tagged(0x8100, 0, 42, &untagged()));
+    ok.meta.vlan = 600;
+    assert_eq!(port.egress_packet(&ok), Egress::Untagged);
+    let mut other = pkt(&tagged(0x8100, 0, 43, &untagged()));
+    other.meta.vlan = 600;
+    assert_eq!(port.egress_packet(&other), Egress::No);
+    let mut plain = pkt(&untagged());
+    plain.meta.vlan = 600;
+    assert_eq!(port.egress_packet(&plain), Egress::No);
+}

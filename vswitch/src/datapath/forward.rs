@@ -161,10 +161,18 @@ impl Forwarder {
             let Some(pkt) = pkts.get_mut(i as usize) else {
                 continue;
             };
-            let tagged = match out.vlan.egress(pkt.meta.vlan, pkt.meta.tpid) {
+            let tagged = match out.vlan.egress_packet(pkt) {
                 Egress::No => continue,
                 Egress::Untagged => false,
-                Egress::Tagged(tpid) => vlan::push_tag(pkt, tpid),
+                Egress::Tagged(tpid) => {
+                    if !vlan::push_tag(pkt, tpid) {
+                        // No headroom: never send it untagged into the
+                        // wrong VLAN. (Received packets always have room.)
+                        oversize += 1;
+                        continue;
+                    }
+                    true
+                }
             };
             if pkt.len() > out.max_frame {
                 oversize += 1;
