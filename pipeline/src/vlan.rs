@@ -174,9 +174,13 @@ impl VlanPort {
             return e;
         }
         let f = pkt.data();
-        let tagged = f.len() > eth::HEADER_LEN + vlan::TAG_LEN
-            && is_tpid(be16(f, eth::ETHERTYPE.start));
-        if tagged && self.cvlans.contains(be16(f, vlan::OFFSET + 2) & vlan::VID_MASK) {
+        let tagged =
+            f.len() > eth::HEADER_LEN + vlan::TAG_LEN && is_tpid(be16(f, eth::ETHERTYPE.start));
+        if tagged
+            && self
+                .cvlans
+                .contains(be16(f, vlan::OFFSET + 2) & vlan::VID_MASK)
+        {
             e
         } else {
             Egress::No

@@ -156,7 +156,10 @@ mod tests {
         let mut c: Config =
             serde_json::from_str(r#"{"bridges":{"a":{"ports":{"p":{},"q":{}}}}}"#).unwrap();
         c.assign_ofports();
-        assert_eq!((c.ofport("a"), c.ofport("p"), c.ofport("q")), (Some(1), Some(2), Some(3)));
+        assert_eq!(
+            (c.ofport("a"), c.ofport("p"), c.ofport("q")),
+            (Some(1), Some(2), Some(3))
+        );
         c.bridges.get_mut("a").unwrap().ports.remove("p");
         c.bridges
             .get_mut("a")
