@@ -4,6 +4,7 @@ use clap::Parser;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
+use vswitch::datapath::pmd::IdlePolicy;
 use vswitch::{config::Config, control::Control, daemon, db::Db, runtime::Runtime};
 
 #[derive(Parser, Debug)]
@@ -22,9 +23,14 @@ struct Args {
     /// Default: one thread on the last CPU.
     #[arg(long)]
     pmd_cpus: Option<String>,
-    /// Longest idle sleep of a poll thread, in microseconds.
+    /// Longest idle sleep of a poll thread, in microseconds (a frame on a
+    /// queue that can signal wakes it at once).
     #[arg(long, default_value_t = 1000)]
     pmd_sleep_max: u64,
+    /// How long a poll thread keeps polling after the last frame before it
+    /// sleeps, in microseconds. 0 sleeps at once.
+    #[arg(long, default_value_t = 20_000)]
+    pmd_spin: u64,
     /// error, warn, info, debug or trace.
     #[arg(long, default_value = "info", value_parser = parse_level)]
     log_level: log::LevelFilter,
@@ -85,7 +91,11 @@ fn run(args: Args) -> Result<(), String> {
             .map_err(|e| format!("cannot update {}: {e}", args.db.display()))?;
     }
     let signals = daemon::signal_fd().map_err(|e| format!("cannot set up signals: {e}"))?;
-    let mut rt = Runtime::new(&cores, Duration::from_micros(args.pmd_sleep_max))
+    let idle = IdlePolicy {
+        spin: Duration::from_micros(args.pmd_spin),
+        sleep_max: Duration::from_micros(args.pmd_sleep_max),
+    };
+    let mut rt = Runtime::new(&cores, idle)
         .map_err(|e| format!("cannot start poll threads: {e}"))?;
 
     let sock_path = args.rundir.join(vswitch::SOCKET_NAME);

@@ -7,7 +7,7 @@
 //! queues and traffic.
 
 use crate::config::{BridgeSettings, Config};
-use crate::datapath::pmd::{Clock, Command, Pmd, PmdReport};
+use crate::datapath::pmd::{Clock, Command, IdlePolicy, Pmd, PmdReport};
 use crate::datapath::stats::{PortCounters, PortStats};
 use crate::datapath::{DpBridge, DpPort, PortRef, Snapshot};
 use pipeline::mac_table::FdbEntry;
@@ -16,7 +16,6 @@ use pipeline::{MacTable, PortNo};
 use ports::{OpenPort, PortError, PortStatus};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 /// Extra bytes allowed over the MTU: Ethernet header plus two VLAN tags.
 const L2_OVERHEAD: usize = 14 + 8;
@@ -72,11 +71,11 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    pub fn new(cores: &[Option<usize>], sleep_max: Duration) -> std::io::Result<Runtime> {
+    pub fn new(cores: &[Option<usize>], idle: IdlePolicy) -> std::io::Result<Runtime> {
         let clock = Clock::default();
         let mut pmds = Vec::new();
         for (i, c) in cores.iter().enumerate() {
-            pmds.push(Pmd::spawn(i, *c, sleep_max, clock)?);
+            pmds.push(Pmd::spawn(i, *c, idle, clock)?);
         }
         Ok(Runtime {
             pmd_load: vec![0; pmds.len()],

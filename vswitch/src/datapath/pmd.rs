@@ -5,10 +5,12 @@
 //! command channel (new snapshot, queues added or removed), read between
 //! batches, and an eventfd that wakes it from its idle sleep.
 //!
-//! Idle back-off: after `SPIN` of polling with nothing received, the thread
+//! Idle back-off: after `spin` of polling with nothing received, the thread
 //! sleeps in `ppoll()` on the queues' descriptors and its eventfd, so a frame
 //! or a command wakes it at once; the timeout (`pmd-sleep-max`) bounds the
-//! delay for queues that cannot signal readiness.
+//! delay for queues that cannot signal readiness. The spin window is long
+//! enough (default 20 ms) that request/response traffic never waits for a
+//! wake-up, and short enough that an idle switch costs next to nothing.
 
 use super::forward::Forwarder;
 use super::Snapshot;
@@ -23,8 +25,23 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// How long a thread keeps polling after the last frame before it sleeps.
-const SPIN: Duration = Duration::from_micros(200);
+/// How a poll thread idles.
+#[derive(Debug, Clone, Copy)]
+pub struct IdlePolicy {
+    /// Keep polling this long after the last frame before sleeping.
+    pub spin: Duration,
+    /// Longest sleep (bounds the delay for queues without a wake fd).
+    pub sleep_max: Duration,
+}
+
+impl Default for IdlePolicy {
+    fn default() -> Self {
+        IdlePolicy {
+            spin: Duration::from_millis(20),
+            sleep_max: Duration::from_millis(1),
+        }
+    }
+}
 
 pub enum Command {
     AddRxq {
@@ -97,7 +114,7 @@ impl Pmd {
     pub fn spawn(
         id: usize,
         core: Option<usize>,
-        sleep_max: Duration,
+        idle: IdlePolicy,
         clock: Clock,
     ) -> io::Result<Pmd> {
         let (tx, rx) = crossbeam_channel::unbounded();
@@ -108,7 +125,7 @@ impl Pmd {
             commands: rx,
             wake: wake.clone(),
             stats: stats.clone(),
-            sleep_max,
+            idle,
             clock,
         };
         let thread = std::thread::Builder::new()
@@ -223,7 +240,7 @@ struct Worker {
     commands: Receiver<Command>,
     wake: Arc<OwnedFd>,
     stats: Arc<PmdStats>,
-    sleep_max: Duration,
+    idle: IdlePolicy,
     clock: Clock,
 }
 
@@ -309,7 +326,7 @@ impl Worker {
                 last_rx = start;
             } else {
                 local.idle_ns += spent;
-                if !fwd.has_pending() && start.duration_since(last_rx) > SPIN {
+                if !fwd.has_pending() && start.duration_since(last_rx) > self.idle.spin {
                     if pollfds_stale {
                         self.build_pollfds(&rxqs, &mut pollfds);
                         pollfds_stale = false;
@@ -317,9 +334,9 @@ impl Worker {
                     self.publish(&mut local);
                     let all_signal = rxqs.iter().all(|q| q.rxq.wake_fd().is_some());
                     let timeout = if all_signal {
-                        self.sleep_max.max(Duration::from_millis(100))
+                        self.idle.sleep_max.max(Duration::from_millis(100))
                     } else {
-                        self.sleep_max
+                        self.idle.sleep_max
                     };
                     let slept = Instant::now();
                     self.sleep(&mut pollfds, timeout);
