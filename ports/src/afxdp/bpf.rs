@@ -23,24 +23,30 @@ const BPF_XDP: u32 = 37;
 pub(super) const XDP_FLAGS_SKB_MODE: u32 = 2;
 pub(super) const XDP_FLAGS_DRV_MODE: u32 = 4;
 
-// Instruction encoding (include/uapi/linux/bpf_common.h, bpf.h).
-const BPF_LD: u8 = 0x00;
-const BPF_LDX: u8 = 0x01;
-const BPF_JMP: u8 = 0x05;
-const BPF_ALU64: u8 = 0x07;
-const BPF_W: u8 = 0x00;
-const BPF_DW: u8 = 0x18;
-const BPF_IMM: u8 = 0x00;
-const BPF_MEM: u8 = 0x60;
-const BPF_MOV: u8 = 0xb0;
-const BPF_K: u8 = 0x00;
-const BPF_CALL: u8 = 0x80;
-const BPF_EXIT: u8 = 0x90;
+// Instruction encoding (include/uapi/linux/bpf_common.h, bpf.h); the
+// VLAN-restoring program in `vlan_prog` uses these too.
+pub(super) const BPF_LD: u8 = 0x00;
+pub(super) const BPF_LDX: u8 = 0x01;
+pub(super) const BPF_JMP: u8 = 0x05;
+pub(super) const BPF_ALU64: u8 = 0x07;
+pub(super) const BPF_W: u8 = 0x00;
+pub(super) const BPF_DW: u8 = 0x18;
+pub(super) const BPF_IMM: u8 = 0x00;
+pub(super) const BPF_MEM: u8 = 0x60;
+pub(super) const BPF_MOV: u8 = 0xb0;
+pub(super) const BPF_K: u8 = 0x00;
+pub(super) const BPF_CALL: u8 = 0x80;
+pub(super) const BPF_EXIT: u8 = 0x90;
 const BPF_PSEUDO_MAP_FD: u8 = 1;
-const BPF_FUNC_REDIRECT_MAP: i32 = 51;
-const XDP_PASS: i32 = 2;
+pub(super) const BPF_FUNC_REDIRECT_MAP: i32 = 51;
+pub(super) const XDP_PASS: i32 = 2;
 /// Offset of `rx_queue_index` in `struct xdp_md`.
-const XDP_MD_RX_QUEUE_INDEX: i16 = 16;
+pub(super) const XDP_MD_RX_QUEUE_INDEX: i16 = 16;
+/// The plain program's name, as `ip -d link` and `bpftool prog` show it.
+pub(super) const PROG_NAME: &str = "vswitch_xsk";
+/// `prog_flags` bit: the program may run only on `prog_ifindex`, and may
+/// call that driver's XDP metadata kfuncs.
+const BPF_F_XDP_DEV_BOUND_ONLY: u32 = 1 << 6;
 
 /// One eBPF instruction (`struct bpf_insn`).
 #[repr(C)]
@@ -54,7 +60,7 @@ pub(super) struct Insn {
 }
 
 impl Insn {
-    const fn new(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
+    pub(super) const fn new(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
         Insn {
             code,
             regs: (src << 4) | (dst & 0x0f),
@@ -62,16 +68,33 @@ impl Insn {
             imm,
         }
     }
+
+    /// The instruction as the kernel reads it.
+    #[cfg(test)]
+    pub(super) fn to_bytes(self) -> [u8; 8] {
+        let [o0, o1] = self.off.to_le_bytes();
+        let [i0, i1, i2, i3] = self.imm.to_le_bytes();
+        [self.code, self.regs, o0, o1, i0, i1, i2, i3]
+    }
+
+    /// `dst = map`: a 64-bit immediate load of a map fd, which takes two
+    /// slots (the second holds the high half).
+    pub(super) const fn load_map_fd(dst: u8, map_fd: RawFd) -> [Insn; 2] {
+        [
+            Insn::new(BPF_LD | BPF_DW | BPF_IMM, dst, BPF_PSEUDO_MAP_FD, 0, map_fd),
+            Insn::new(0, 0, 0, 0, 0),
+        ]
+    }
 }
 
 /// `r2 = ctx->rx_queue_index; r1 = map; r3 = XDP_PASS;
 ///  return bpf_redirect_map(r1, r2, r3);`
 pub(super) fn redirect_program(map_fd: RawFd) -> [Insn; 6] {
+    let [map_lo, map_hi] = Insn::load_map_fd(1, map_fd);
     [
         Insn::new(BPF_LDX | BPF_MEM | BPF_W, 2, 1, XDP_MD_RX_QUEUE_INDEX, 0),
-        // 64-bit immediate load: two slots; the second holds the high half.
-        Insn::new(BPF_LD | BPF_DW | BPF_IMM, 1, BPF_PSEUDO_MAP_FD, 0, map_fd),
-        Insn::new(0, 0, 0, 0, 0),
+        map_lo,
+        map_hi,
         Insn::new(BPF_ALU64 | BPF_MOV | BPF_K, 3, 0, 0, XDP_PASS),
         Insn::new(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_REDIRECT_MAP),
         Insn::new(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),
@@ -204,6 +227,11 @@ impl XskMap {
         Ok(())
     }
 
+    /// The map's fd, for a program's map load (`Insn::load_map_fd`).
+    pub(super) fn raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
     fn raw_u32(&self) -> u32 {
         self.fd.as_raw_fd() as u32
     }
@@ -221,15 +249,25 @@ pub(super) struct LoadError {
 }
 
 impl Program {
-    /// Loads the redirect program for `map`. On failure it loads again with
-    /// the verifier log on, so the error says why.
+    /// Loads the plain redirect program for `map`, runnable on any device
+    /// in either mode. On failure the error carries the verifier log.
     pub(super) fn load_redirect(map: &XskMap) -> Result<Program, LoadError> {
-        let insns = redirect_program(map.fd.as_raw_fd());
-        match Self::load(&insns, None) {
+        Self::load_logged(&redirect_program(map.fd.as_raw_fd()), PROG_NAME, None)
+    }
+
+    /// Loads `insns` as program `name`; bound to device `dev_bound` (only
+    /// native mode on that device, but its metadata kfuncs) if given. On
+    /// failure it loads again with the verifier log on, so the error says why.
+    pub(super) fn load_logged(
+        insns: &[Insn],
+        name: &str,
+        dev_bound: Option<u32>,
+    ) -> Result<Program, LoadError> {
+        match Self::load(insns, name, dev_bound, None) {
             Ok(p) => Ok(p),
             Err(first) => {
                 let mut log = vec![0u8; 64 * 1024];
-                let source = match Self::load(&insns, Some(&mut log)) {
+                let source = match Self::load(insns, name, dev_bound, Some(&mut log)) {
                     Ok(p) => return Ok(p),
                     Err(e) => e,
                 };
@@ -242,17 +280,26 @@ impl Program {
         }
     }
 
-    fn load(insns: &[Insn], log: Option<&mut Vec<u8>>) -> io::Result<Program> {
+    fn load(
+        insns: &[Insn],
+        name: &str,
+        dev_bound: Option<u32>,
+        log: Option<&mut Vec<u8>>,
+    ) -> io::Result<Program> {
         const LICENSE: &CStr = c"GPL";
         let mut attr = ProgLoadAttr {
             prog_type: BPF_PROG_TYPE_XDP,
-            insn_cnt: insns.len() as u32,
+            insn_cnt: u32::try_from(insns.len()).unwrap_or(u32::MAX),
             insns: insns.as_ptr() as u64,
             license: LICENSE.as_ptr() as u64,
-            prog_name: name16("vswitch_xsk"),
+            prog_name: name16(name),
             expected_attach_type: BPF_XDP,
             ..Default::default()
         };
+        if let Some(ifindex) = dev_bound {
+            attr.prog_flags = BPF_F_XDP_DEV_BOUND_ONLY;
+            attr.prog_ifindex = ifindex;
+        }
         if let Some(buf) = log {
             attr.log_level = 1;
             attr.log_size = u32::try_from(buf.len()).unwrap_or(u32::MAX);
@@ -309,12 +356,7 @@ mod tests {
     use super::*;
 
     fn bytes(i: &Insn) -> [u8; 8] {
-        let mut b = [0u8; 8];
-        b[0] = i.code;
-        b[1] = i.regs;
-        b[2..4].copy_from_slice(&i.off.to_le_bytes());
-        b[4..8].copy_from_slice(&i.imm.to_le_bytes());
-        b
+        i.to_bytes()
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! AF_XDP ports, written directly on the kernel interfaces (`libc` only).
 //!
-//! [`open`] attaches a six-instruction XDP program that redirects each
-//! receive queue to its own AF_XDP socket, and returns one [`RxQueue`] per
-//! queue plus one [`TxQueue`] that sends through the queue-0 socket.
+//! [`open`] attaches an XDP program that redirects each receive queue to its
+//! own AF_XDP socket, and returns one [`RxQueue`] per queue plus one
+//! [`TxQueue`] that sends through the queue-0 socket.
 //!
 //! - Copy mode only (`XDP_COPY`): veth has no zero-copy support, and copy
 //!   mode works on every driver.
@@ -10,14 +10,21 @@
 //!   2048 TX frames (another 8 MiB) on queue 0. The kernel pins this memory.
 //! - The program is attached through a BPF link: dropping the [`OpenPort`]
 //!   (all its halves) or the process dying detaches it.
+//! - In native mode the program also writes back VLAN tags that the driver
+//!   holds outside the frame (veth with tx-vlan offload on the peer), where
+//!   the kernel supports it (Linux 6.8+, see `vlan_prog`); `ip -d link`
+//!   shows it as `vswitch_xskvlan`. Elsewhere, and always in generic mode,
+//!   it is the six-instruction `vswitch_xsk`, and such tags are lost.
 //! - Transmit in copy mode happens only inside `sendto()`, up to a budget per
 //!   call; `flush` kicks while descriptors are outstanding and `pending`
 //!   stays true until the kernel has taken them all.
 //!
-//! Layout: `bpf` (program, map, link), `socket` (one socket and its setup),
+//! Layout: `bpf` (program, map, link), `vlan_prog` (the VLAN-restoring
+//! program), `btf` (finds its kfunc), `socket` (one socket and its setup),
 //! `ring` (the shared rings), `umem` (packet memory and mappings), `queue`
-//! (the data path). Unsafe code is allowed only in those files (and the
-//! tests' raw-socket helpers); this file denies it.
+//! (the data path). Unsafe code is allowed only in `bpf`, `socket`, `ring`,
+//! `umem` and `queue` (and `testnet`, the tests' raw-socket helpers); this
+//! file denies it.
 //!
 //! [`RxQueue`]: crate::RxQueue
 //! [`TxQueue`]: crate::TxQueue
@@ -28,6 +35,7 @@
 // The only modules allowed to use `unsafe`; each block says why it holds.
 #[allow(unsafe_code)]
 mod bpf;
+mod btf;
 #[allow(unsafe_code)]
 mod queue;
 #[allow(unsafe_code)]
@@ -36,18 +44,26 @@ mod ring;
 mod socket;
 #[allow(unsafe_code)]
 mod umem;
+mod vlan_prog;
 
 #[cfg(test)]
 #[allow(unsafe_code)]
+mod testnet;
+#[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod vlan_tests;
 
 use crate::{netdev, OpenPort, PortError, PortStatus, RxQueue};
-use bpf::{Link, Program, XdpAttachment, XskMap, XDP_FLAGS_DRV_MODE, XDP_FLAGS_SKB_MODE};
+use bpf::{
+    Link, LoadError, Program, XdpAttachment, XskMap, XDP_FLAGS_DRV_MODE, XDP_FLAGS_SKB_MODE,
+};
 use queue::{AfXdpRx, AfXdpTx};
 use std::fmt;
 use std::io;
 use std::str::FromStr;
 use std::sync::Arc;
+use vlan_prog::Flavor;
 
 /// How the XDP program is attached.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -125,14 +141,11 @@ pub fn open(ifname: &str, mode: XdpMode) -> Result<OpenPort, PortError> {
         let what = format!("creating XSKMAP{}", hint(&e, Step::Bpf));
         PortError::new(ifname, what, e)
     })?;
-    let prog = Program::load_redirect(&map).map_err(|e| {
-        let what = if e.log.is_empty() {
-            format!("loading XDP program{}", hint(&e.source, Step::Bpf))
-        } else {
-            format!("loading XDP program: {}", e.log)
-        };
-        PortError::new(ifname, what, e.source)
-    })?;
+    let prog = match mode {
+        XdpMode::Generic => Program::load_redirect(&map).map(|p| (p, Flavor::Plain)),
+        XdpMode::Native | XdpMode::BestEffort => vlan_prog::load_native(&map, ifindex),
+    }
+    .map_err(|e| load_error(ifname, e))?;
 
     let mut xsks = Vec::with_capacity(queues as usize);
     for q in 0..queues {
@@ -146,7 +159,12 @@ pub fn open(ifname: &str, mode: XdpMode) -> Result<OpenPort, PortError> {
         xsks.push(x);
     }
 
-    let (link, used, fallback_reason) = attach(ifname, ifindex, &prog, mode)?;
+    let Attached {
+        link,
+        prog,
+        mode: used,
+        fallback_reason,
+    } = attach(ifname, ifindex, &map, prog, mode)?;
     let attachment = Arc::new(XdpAttachment::new(link, prog, map));
 
     let mut rxqs: Vec<Box<dyn RxQueue>> = Vec::with_capacity(xsks.len());
@@ -193,15 +211,36 @@ pub fn open(ifname: &str, mode: XdpMode) -> Result<OpenPort, PortError> {
     })
 }
 
-/// Attaches `prog` in `mode`; returns the link, the mode in effect, and why
-/// best-effort fell back to generic, if it did.
+fn load_error(ifname: &str, e: LoadError) -> PortError {
+    let what = if e.log.is_empty() {
+        format!("loading XDP program{}", hint(&e.source, Step::Bpf))
+    } else {
+        format!("loading XDP program: {}", e.log)
+    };
+    PortError::new(ifname, what, e.source)
+}
+
+/// A program attached to the device.
+struct Attached {
+    link: Link,
+    prog: Program,
+    /// The mode in effect.
+    mode: XdpMode,
+    /// Why best-effort fell back to generic, if it did.
+    fallback_reason: Option<String>,
+}
+
+/// Attaches `prog` in `mode`. If best-effort falls back to generic and
+/// `prog` is device-bound (generic mode refuses those), it attaches a plain
+/// program for `map` instead.
 fn attach(
     ifname: &str,
     ifindex: u32,
-    prog: &Program,
+    map: &XskMap,
+    (prog, flavor): (Program, Flavor),
     mode: XdpMode,
-) -> Result<(Link, XdpMode, Option<String>), PortError> {
-    let try_mode = |m: XdpMode| {
+) -> Result<Attached, PortError> {
+    let try_mode = |prog: &Program, m: XdpMode| {
         let flags = match m {
             XdpMode::Generic => XDP_FLAGS_SKB_MODE,
             _ => XDP_FLAGS_DRV_MODE,
@@ -214,24 +253,42 @@ fn attach(
             PortError::new(ifname, what, e)
         })
     };
+    let attached = |link, prog, mode, fallback_reason| Attached {
+        link,
+        prog,
+        mode,
+        fallback_reason,
+    };
     match mode {
-        XdpMode::Native | XdpMode::Generic => Ok((try_mode(mode)?, mode, None)),
-        XdpMode::BestEffort => match try_mode(XdpMode::Native) {
-            Ok(link) => Ok((link, XdpMode::Native, None)),
-            Err(native) => match try_mode(XdpMode::Generic) {
-                Ok(link) => {
-                    let why = format!(
-                        "native XDP could not be attached ({}{}), so it runs in generic mode",
-                        native.source,
-                        hint(&native.source, Step::Attach)
-                    );
-                    Ok((link, XdpMode::Generic, Some(why)))
+        XdpMode::Native | XdpMode::Generic => {
+            Ok(attached(try_mode(&prog, mode)?, prog, mode, None))
+        }
+        XdpMode::BestEffort => match try_mode(&prog, XdpMode::Native) {
+            Ok(link) => Ok(attached(link, prog, XdpMode::Native, None)),
+            Err(native) => {
+                let prog = match flavor {
+                    Flavor::Plain => prog,
+                    Flavor::RestoresVlan => {
+                        drop(prog);
+                        Program::load_redirect(map).map_err(|e| load_error(ifname, e))?
+                    }
+                };
+                match try_mode(&prog, XdpMode::Generic) {
+                    Ok(link) => {
+                        let why = format!(
+                            "native XDP could not be attached ({}{}), so it runs in generic mode",
+                            native.source,
+                            hint(&native.source, Step::Attach)
+                        );
+                        Ok(attached(link, prog, XdpMode::Generic, Some(why)))
+                    }
+                    Err(generic) => {
+                        let what =
+                            format!("{}: {}; then {}", native.what, native.source, generic.what);
+                        Err(PortError::new(ifname, what, generic.source))
+                    }
                 }
-                Err(generic) => {
-                    let what = format!("{}: {}; then {}", native.what, native.source, generic.what);
-                    Err(PortError::new(ifname, what, generic.source))
-                }
-            },
+            }
         },
     }
 }

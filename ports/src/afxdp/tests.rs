@@ -2,11 +2,11 @@
 //! creates for itself (`xt<pid><tag>a` / `xt<pid><tag>b`, deleted by a guard
 //! even on panic). The veth tests need root and are skipped without it.
 
+use super::testnet::{pin_to_cpu, poll_in, run, xdp_prog_name, PacketSocket, Veth};
 use super::*;
 use pipeline::Batch;
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -91,7 +91,7 @@ fn end_to_end(mode: XdpMode, tag: &str, test: u8) {
             .send(&frame(test, 1000 + seq, frame_len(seq), false)));
     }
     drain_tx(&mut port);
-    let got = from_port.collect(test, 100, Duration::from_secs(2));
+    let got = from_port.collect(100, Duration::from_secs(2), |f| parse(f, test));
     assert_eq!(got.len(), 100, "peer got {} of 100 frames", got.len());
     assert!(got.iter().all(|s| (1000..1100).contains(s)));
 
@@ -100,7 +100,9 @@ fn end_to_end(mode: XdpMode, tag: &str, test: u8) {
     // batches of 32; the second in runs of up to 1000 between flushes, more
     // than one kick moves, so frames stay queued unless `flush` keeps
     // kicking while `pending`.
-    let reader = std::thread::spawn(move || from_port.collect(test, 5000, Duration::from_secs(5)));
+    let reader = std::thread::spawn(move || {
+        from_port.collect(5000, Duration::from_secs(5), |f| parse(f, test))
+    });
     let t0 = Instant::now();
     let (mut sent, mut refused) = (0u32, 0u32);
     while sent < 5000 {
@@ -133,10 +135,7 @@ fn end_to_end(mode: XdpMode, tag: &str, test: u8) {
     );
 
     drop(port);
-    assert!(
-        !veth.xdp_attached(),
-        "XDP program still attached after drop"
-    );
+    assert!(veth.detached(), "XDP program still attached after drop");
 }
 
 #[test]
@@ -210,7 +209,7 @@ fn failed_opens_release_everything() {
         "{e}"
     );
     drop((blocker, prog, map));
-    assert!(!veth.xdp_attached());
+    assert!(veth.detached());
 
     // The failed attempts closed their sockets: queue 0 can be bound again.
     let mut port = open(&veth.a, XdpMode::Native).unwrap_or_else(|e| panic!("open: {e}"));
@@ -227,7 +226,7 @@ fn failed_opens_release_everything() {
     PacketSocket::open(&veth.b, 0).send(&frame(4, 7, frame_len(7), false));
     assert!(recv_port(&mut port, 4, 1).contains(&7));
     drop(port);
-    assert!(!veth.xdp_attached());
+    assert!(veth.detached());
 }
 
 #[test]
@@ -244,6 +243,8 @@ fn best_effort_falls_back_to_generic_when_native_is_refused() {
     assert!(e.what.contains("MTU"), "{e}");
     let mut port = open(&veth.a, XdpMode::BestEffort).unwrap_or_else(|e| panic!("open: {e}"));
     assert_eq!(port.status.mode, "generic");
+    // Not the device-bound VLAN program native mode tried: generic refuses it.
+    assert_eq!(xdp_prog_name(&veth.a).as_deref(), Some(bpf::PROG_NAME));
     let why = port.status.fallback_reason.clone().unwrap_or_default();
     assert!(
         why.starts_with("native XDP could not be attached"),
@@ -293,12 +294,8 @@ fn killed_process_leaves_no_program() {
     assert!(veth.xdp_attached());
     child.0.kill().unwrap(); // SIGKILL
     child.0.wait().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while veth.xdp_attached() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
     assert!(
-        !veth.xdp_attached(),
+        veth.detached(),
         "XDP program left behind by a killed process"
     );
 }
@@ -411,193 +408,4 @@ fn drain_tx(port: &mut crate::OpenPort) {
         port.tx.flush();
     }
     assert!(!port.tx.pending(), "TX descriptors still pending after 2 s");
-}
-
-fn poll_in(fd: RawFd, timeout_ms: i32) -> bool {
-    let mut p = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd, count 1.
-    let rc = unsafe { libc::poll(&mut p, 1, timeout_ms) };
-    rc == 1 && p.revents & libc::POLLIN != 0
-}
-
-fn pin_to_cpu(cpu: usize) {
-    // SAFETY: cpu_set_t is plain data; CPU_SET writes inside it; the call
-    // changes only the calling thread's affinity.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-    }
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(|euid| euid == "0"))
-        })
-        .unwrap_or(false)
-}
-
-/// A veth pair this test created; deleted on drop.
-struct Veth {
-    a: String,
-    b: String,
-}
-
-impl Veth {
-    /// Creates the pair (with two queues per end when `two_queues`), or
-    /// returns `None` with a message when not running as root.
-    fn new(tag: &str, two_queues: bool) -> Option<Veth> {
-        if !is_root() {
-            eprintln!("skipped: needs root to create veth pairs and attach XDP");
-            return None;
-        }
-        let a = format!("xt{}{tag}a", std::process::id());
-        let b = format!("xt{}{tag}b", std::process::id());
-        assert!(a.len() <= netdev::MAX_IFNAME);
-        let q: &[&str] = if two_queues {
-            &["numtxqueues", "2", "numrxqueues", "2"]
-        } else {
-            &[]
-        };
-        let mut args = vec!["link", "add", &a];
-        args.extend(q);
-        args.extend(["type", "veth", "peer", "name", &b]);
-        args.extend(q);
-        run("ip", &args);
-        // From here on the pair is ours: the guard deletes it.
-        let v = Veth { a, b };
-        for n in [&v.a, &v.b] {
-            // Keep IPv6 neighbour discovery noise off the test links.
-            let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{n}/disable_ipv6"), "1");
-            if two_queues {
-                run("ethtool", &["-L", n, "rx", "2", "tx", "2"]);
-            }
-        }
-        run("ip", &["link", "set", &v.b, "up"]);
-        Some(v)
-    }
-
-    fn xdp_attached(&self) -> bool {
-        run("ip", &["link", "show", "dev", &self.a]).contains("prog/xdp")
-    }
-}
-
-impl Drop for Veth {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["link", "del", "dev", &self.a])
-            .status();
-    }
-}
-
-fn run(cmd: &str, args: &[&str]) -> String {
-    let out = Command::new(cmd)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("running {cmd}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd} {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// An AF_PACKET socket bound to one interface (receiving `proto` frames;
-/// protocol 0 receives nothing and is for sending).
-struct PacketSocket {
-    fd: OwnedFd,
-}
-
-impl PacketSocket {
-    fn open(ifname: &str, proto: u16) -> PacketSocket {
-        let ifindex = netdev::ifindex(ifname).unwrap();
-        // SAFETY: plain socket() call; the result is checked and owned at once.
-        let fd = unsafe {
-            libc::socket(
-                libc::AF_PACKET,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                i32::from(proto.to_be()),
-            )
-        };
-        assert!(
-            fd >= 0,
-            "AF_PACKET socket: {}",
-            std::io::Error::last_os_error()
-        );
-        // SAFETY: fresh descriptor nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        // SAFETY: plain data; all-zero is valid.
-        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        sll.sll_family = libc::AF_PACKET as u16;
-        sll.sll_protocol = proto.to_be();
-        sll.sll_ifindex = ifindex as i32;
-        // SAFETY: `sll` is a valid sockaddr_ll of the size passed.
-        let rc = unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                (&sll as *const libc::sockaddr_ll).cast(),
-                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-            )
-        };
-        assert_eq!(rc, 0, "bind AF_PACKET: {}", std::io::Error::last_os_error());
-        let size: libc::c_int = 32 << 20;
-        // SAFETY: `size` is a live c_int of the size passed.
-        unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVBUFFORCE,
-                (&size as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            );
-        }
-        PacketSocket { fd }
-    }
-
-    fn send(&self, frame: &[u8]) {
-        // SAFETY: `frame` is a live buffer of the length passed.
-        let rc = unsafe { libc::send(self.fd.as_raw_fd(), frame.as_ptr().cast(), frame.len(), 0) };
-        assert_eq!(
-            rc,
-            frame.len() as isize,
-            "{}",
-            std::io::Error::last_os_error()
-        );
-    }
-
-    /// Distinct test frames received until `want` or `idle` without any.
-    fn collect(&self, test: u8, want: usize, idle: Duration) -> HashSet<u32> {
-        let mut got = HashSet::new();
-        let mut buf = vec![0u8; 4096];
-        while got.len() < want {
-            if !poll_in(self.fd.as_raw_fd(), idle.as_millis() as i32) {
-                break;
-            }
-            // SAFETY: `buf` is a live, writable buffer of the length passed.
-            let n = unsafe {
-                libc::recv(
-                    self.fd.as_raw_fd(),
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                    libc::MSG_DONTWAIT,
-                )
-            };
-            if let Ok(n) = usize::try_from(n) {
-                if let Some(seq) = parse(&buf[..n], test) {
-                    got.insert(seq);
-                }
-            }
-        }
-        got
-    }
 }
