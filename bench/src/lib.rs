@@ -2,6 +2,9 @@
 //! ports whose transmit halves count and discard, a MAC table pre-learned
 //! with N hosts, and pre-built 64-byte frames between those hosts.
 
+/// The end-to-end benchmark against the Linux bridge (`src/bin/e2e.rs`).
+pub mod e2e;
+
 use pipeline::vlan::VlanPort;
 use pipeline::{Batch, MacTable, PortNo, BATCH_SIZE};
 use ports::memory::SinkTx;

@@ -30,6 +30,13 @@ pub trait RxQueue: Send {
     /// A file descriptor that becomes readable when frames arrive, for the
     /// poll thread's idle sleep. `None` means the queue must be polled.
     fn wake_fd(&self) -> Option<RawFd>;
+
+    /// True when `recv` costs a system call even if nothing is waiting
+    /// (TAP). The poll loop then checks the queue only every few
+    /// iterations, and always right after a wake-up.
+    fn recv_is_syscall(&self) -> bool {
+        false
+    }
 }
 
 pub trait TxQueue: Send {

@@ -145,6 +145,10 @@ impl RxQueue for TapRx {
     fn wake_fd(&self) -> Option<RawFd> {
         Some(self.fd.as_raw_fd())
     }
+
+    fn recv_is_syscall(&self) -> bool {
+        true
+    }
 }
 
 /// The transmit half: each frame written enters the kernel as received on

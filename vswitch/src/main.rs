@@ -95,8 +95,8 @@ fn run(args: Args) -> Result<(), String> {
         spin: Duration::from_micros(args.pmd_spin),
         sleep_max: Duration::from_micros(args.pmd_sleep_max),
     };
-    let mut rt = Runtime::new(&cores, idle)
-        .map_err(|e| format!("cannot start poll threads: {e}"))?;
+    let mut rt =
+        Runtime::new(&cores, idle).map_err(|e| format!("cannot start poll threads: {e}"))?;
 
     let sock_path = args.rundir.join(vswitch::SOCKET_NAME);
     let _ = std::fs::remove_file(&sock_path);

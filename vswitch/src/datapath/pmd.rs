@@ -99,6 +99,13 @@ impl Clock {
     pub fn now_ms(&self) -> u64 {
         self.0.elapsed().as_millis() as u64
     }
+
+    /// The time base's reading at `t` (saves a clock read when the caller
+    /// has one).
+    #[inline]
+    pub fn ms_at(&self, t: Instant) -> u64 {
+        t.saturating_duration_since(self.0).as_millis() as u64
+    }
 }
 
 pub struct Pmd {
@@ -233,7 +240,15 @@ fn eventfd() -> io::Result<OwnedFd> {
 struct Rxq {
     port_no: PortNo,
     rxq: Box<dyn RxQueue>,
+    /// Checked only every `SYSCALL_POLL_EVERY` iterations (see
+    /// `RxQueue::recv_is_syscall`), unless it just received.
+    slow: bool,
+    hot: bool,
 }
+
+/// How often a queue whose `recv` is a system call is polled while idle
+/// (a power of two).
+const SYSCALL_POLL_EVERY: u32 = 16;
 
 struct Worker {
     core: Option<usize>,
@@ -270,6 +285,8 @@ impl Worker {
         let mut last_publish = Instant::now();
         let mut pollfds: Vec<libc::pollfd> = Vec::new();
         let mut pollfds_stale = true;
+        let mut iteration: u32 = 0;
+        let mut woke = true;
 
         loop {
             while let Ok(cmd) = self.commands.try_recv() {
@@ -280,7 +297,13 @@ impl Worker {
                         queue,
                         rxq,
                     } => {
-                        rxqs.push(Rxq { port_no, rxq });
+                        let slow = rxq.recv_is_syscall();
+                        rxqs.push(Rxq {
+                            port_no,
+                            rxq,
+                            slow,
+                            hot: true,
+                        });
                         self.rxq_names().push((name, queue));
                     }
                     Command::RemovePort(p) => {
@@ -305,10 +328,17 @@ impl Worker {
             }
 
             let start = Instant::now();
-            let now_ms = self.clock.now_ms();
+            let now_ms = self.clock.ms_at(start);
             let mut got = 0usize;
+            iteration = iteration.wrapping_add(1);
+            let poll_slow = woke || iteration & (SYSCALL_POLL_EVERY - 1) == 0;
+            woke = false;
             for q in rxqs.iter_mut() {
+                if q.slow && !q.hot && !poll_slow {
+                    continue;
+                }
                 let n = q.rxq.recv(&mut batch);
+                q.hot = n > 0;
                 if n > 0 {
                     fwd.process(&snap, q.port_no, &mut batch, now_ms);
                     batch.clear();
@@ -340,6 +370,7 @@ impl Worker {
                     };
                     let slept = Instant::now();
                     self.sleep(&mut pollfds, timeout);
+                    woke = true;
                     local.sleeps += 1;
                     local.idle_ns += slept.elapsed().as_nanos() as u64;
                 }
