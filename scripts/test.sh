@@ -44,4 +44,13 @@ export VSWITCH_BIN_DIR="${CARGO_TARGET_DIR:-$PWD/target}/release"
 
 # --no-fail-fast: report every failing test binary, not just the first.
 echo "==> cargo test --release"
-cargo test --release --workspace --no-fail-fast -- --test-threads=2
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+cargo test --release --workspace --no-fail-fast -- --test-threads=2 2>&1 | tee "$log" || status=$?
+
+# One closing line for the whole run (cargo prints one per test binary, the
+# last of which is often an empty doc-test run).
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+exit "$status"
