@@ -200,14 +200,17 @@ impl Runtime {
         self.publish();
     }
 
-    /// Closes a port's queues but keeps it configured, in the failed state.
-    fn unplug(&mut self, name: &str) {
+    /// Takes a port's queues away from the poll threads, forgets what it
+    /// learned, and leaves it configured in the failed state. Returns true
+    /// if it was open.
+    fn unplug(&mut self, name: &str) -> bool {
         let Some(p) = self.ports.get_mut(name) else {
-            return;
+            return false;
         };
         for pmd in &self.pmds {
             pmd.send(Command::RemovePort(p.port_no));
         }
+        let was_open = matches!(p.state, PortState::Open { .. });
         if let PortState::Open { assigned, .. } = &p.state {
             for &pmd in assigned {
                 self.pmd_load[pmd] = self.pmd_load[pmd].saturating_sub(1);
@@ -219,6 +222,7 @@ impl Runtime {
         if let Some(b) = self.bridges.get(&p.spec.bridge) {
             lock(&b.macs).flush_port(p.port_no);
         }
+        was_open
     }
 
     /// Ages every bridge's MAC table. Called about once a second.
@@ -312,21 +316,10 @@ impl Runtime {
     }
 
     fn close_port(&mut self, name: &str) {
-        let Some(p) = self.ports.remove(name) else {
-            return;
-        };
-        for pmd in &self.pmds {
-            pmd.send(Command::RemovePort(p.port_no));
-        }
-        if let PortState::Open { assigned, .. } = &p.state {
-            for &pmd in assigned {
-                self.pmd_load[pmd] = self.pmd_load[pmd].saturating_sub(1);
-            }
+        if self.unplug(name) {
             log::info!("port {name}: closed");
         }
-        if let Some(b) = self.bridges.get(&p.spec.bridge) {
-            lock(&b.macs).flush_port(p.port_no);
-        }
+        self.ports.remove(name);
     }
 
     /// Opens port `name`; returns true when it is now open.

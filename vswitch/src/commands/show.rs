@@ -175,15 +175,18 @@ pub fn dump_ports(rt: &Runtime, names: &[String]) -> Output {
     }
 }
 
+fn pmd_header(r: &crate::datapath::pmd::PmdReport) -> String {
+    match r.core {
+        Some(c) => format!("pmd thread {} core {c}:", r.pmd),
+        None => format!("pmd thread {} core any:", r.pmd),
+    }
+}
+
 pub fn pmd_stats(rt: &Runtime) -> Output {
     let reports = rt.pmd_reports();
     let mut t = String::new();
     for r in &reports {
-        let core = r
-            .core
-            .map(|c| c.to_string())
-            .unwrap_or_else(|| "any".into());
-        let _ = writeln!(t, "pmd thread {} core {core}:", r.pmd);
+        let _ = writeln!(t, "{}", pmd_header(r));
         let _ = writeln!(t, "  packets received: {}", r.packets);
         let _ = writeln!(
             t,
@@ -206,11 +209,7 @@ pub fn pmd_rxqs(rt: &Runtime) -> Output {
     let mut t = String::new();
     let mut j = Vec::new();
     for r in &reports {
-        let core = r
-            .core
-            .map(|c| c.to_string())
-            .unwrap_or_else(|| "any".into());
-        let _ = writeln!(t, "pmd thread {} core {core}:", r.pmd);
+        let _ = writeln!(t, "{}", pmd_header(r));
         for q in &r.rxqs {
             let _ = writeln!(t, "  {q}");
         }
