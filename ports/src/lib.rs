@@ -37,6 +37,13 @@ pub trait RxQueue: Send {
     fn recv_is_syscall(&self) -> bool {
         false
     }
+
+    /// Frames the kernel dropped before the switch could receive them
+    /// (cumulative; e.g. the AF_XDP receive ring was full). Read a few
+    /// times a second, off the fast path.
+    fn kernel_drops(&self) -> u64 {
+        0
+    }
 }
 
 pub trait TxQueue: Send {

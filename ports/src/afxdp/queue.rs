@@ -98,6 +98,10 @@ impl RxQueue for AfXdpRx {
         got
     }
 
+    fn kernel_drops(&self) -> u64 {
+        self.sock.rx_drops()
+    }
+
     fn wake_fd(&self) -> Option<RawFd> {
         Some(self.sock.raw_fd())
     }

@@ -50,6 +50,31 @@ impl XskSocket {
         Ok(())
     }
 
+    /// Frames the kernel dropped on this socket's receive side: RX ring
+    /// full, no fill-ring frame, or otherwise undeliverable.
+    pub(super) fn rx_drops(&self) -> u64 {
+        // SAFETY: xdp_statistics is plain old data; all-zero is valid.
+        let mut st: libc::xdp_statistics = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libc::xdp_statistics>() as libc::socklen_t;
+        // SAFETY: getsockopt writes at most `len` bytes into `st`, which is
+        // that large, and updates `len`.
+        let rc = unsafe {
+            libc::getsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_XDP,
+                libc::XDP_STATISTICS,
+                (&mut st as *mut libc::xdp_statistics).cast(),
+                &mut len,
+            )
+        };
+        if rc != 0 {
+            return 0;
+        }
+        // Older kernels fill only the first three fields (len says so); the
+        // zeroed rest then adds nothing.
+        st.rx_dropped + st.rx_ring_full
+    }
+
     /// Tells the kernel the fill ring has new entries (`XDP_USE_NEED_WAKEUP`).
     pub(super) fn kick_rx(&self) -> io::Result<()> {
         // SAFETY: a zero-length receive with no buffer and no address; the

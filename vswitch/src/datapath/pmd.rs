@@ -227,6 +227,22 @@ fn ratio(a: u64, b: u64) -> f64 {
     }
 }
 
+/// Adds what the kernel dropped on each queue since the last reading to its
+/// port's counters.
+fn publish_kernel_drops(rxqs: &mut [Rxq], snap: &Snapshot) {
+    for q in rxqs {
+        let now = q.rxq.kernel_drops();
+        if now > q.kernel_drops {
+            if let Some(p) = snap.port(q.port_no) {
+                p.stats
+                    .kernel_rx_drops
+                    .fetch_add(now - q.kernel_drops, Relaxed);
+            }
+        }
+        q.kernel_drops = now;
+    }
+}
+
 fn eventfd() -> io::Result<OwnedFd> {
     // SAFETY: plain eventfd() call; the result is checked before use.
     let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
@@ -244,6 +260,8 @@ struct Rxq {
     /// `RxQueue::recv_is_syscall`), unless it just received.
     slow: bool,
     hot: bool,
+    /// Last reading of `RxQueue::kernel_drops`.
+    kernel_drops: u64,
 }
 
 /// How often a queue whose `recv` is a system call is polled while idle
@@ -303,6 +321,7 @@ impl Worker {
                             rxq,
                             slow,
                             hot: true,
+                            kernel_drops: 0,
                         });
                         self.rxq_names().push((name, queue));
                     }
@@ -377,6 +396,7 @@ impl Worker {
             }
             if start.duration_since(last_publish) > Duration::from_millis(100) {
                 self.publish(&mut local);
+                publish_kernel_drops(&mut rxqs, &snap);
                 last_publish = start;
             }
         }

@@ -12,6 +12,8 @@ pub struct PortStats {
     pub rx_bytes: AtomicU64,
     pub tx_packets: AtomicU64,
     pub tx_bytes: AtomicU64,
+    /// Dropped by the kernel before reaching the switch (receive ring full).
+    pub kernel_rx_drops: AtomicU64,
     drops: [AtomicU64; DropReason::COUNT],
 }
 
@@ -41,10 +43,14 @@ impl PortStats {
     }
 
     pub fn snapshot(&self, port: &str) -> PortCounters {
-        let drops: BTreeMap<String, u64> = DropReason::ALL
+        let mut drops: BTreeMap<String, u64> = DropReason::ALL
             .iter()
             .map(|r| (r.name().to_string(), self.drops[r.index()].load(Relaxed)))
             .collect();
+        drops.insert(
+            "kernel-rx-ring".to_string(),
+            self.kernel_rx_drops.load(Relaxed),
+        );
         let tx_dropped = drops[DropReason::TxFull.name()];
         PortCounters {
             port: port.to_string(),
