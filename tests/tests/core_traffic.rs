@@ -126,3 +126,45 @@ fn port_counters_follow_the_traffic() {
         after_c.tx_bytes.saturating_sub(before_c.tx_bytes)
     );
 }
+
+/// Two poll threads (one per CPU): each port's queue is polled by one of
+/// them, so frames cross from one thread's receive queue to a transmit half
+/// another thread also uses. Traffic in both directions at once must arrive
+/// intact and `pmd/rxq-show` must show both threads polling.
+#[test]
+fn two_poll_threads_share_the_ports() {
+    let opts = tests::DaemonOptions {
+        extra_args: vec!["--pmd-cpus".into(), "0,1".into()],
+        ..Default::default()
+    };
+    let lab = Lab::with_options(3, opts);
+    let rxqs = lab.daemon.vsctl_json(&["pmd/rxq-show"]);
+    let threads = rxqs.as_array().map(|a| a.len()).unwrap_or(0);
+    assert_eq!(threads, 2, "two poll threads expected: {rxqs}");
+    let busy = rxqs
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|t| t["rxqs"].as_array().is_some_and(|q| !q.is_empty()))
+                .count()
+        })
+        .unwrap_or(0);
+    assert_eq!(busy, 2, "both threads must poll some queue: {rxqs}");
+    let (a, b, c) = (lab.host(0), lab.host(1), lab.host(2));
+    let t1 = thread::scope(|s| {
+        let ab = s.spawn(|| tcp_transfer(a, b, 8 << 20));
+        let ca = s.spawn(|| tcp_transfer(c, a, 8 << 20));
+        (ab.join(), ca.join())
+    });
+    let (ab, ca) = (t1.0.expect("a->b thread"), t1.1.expect("c->a thread"));
+    assert!(
+        ab.ok(),
+        "a -> b across poll threads: {ab:?}\n{}",
+        lab.diagnostics()
+    );
+    assert!(
+        ca.ok(),
+        "c -> a across poll threads: {ca:?}\n{}",
+        lab.diagnostics()
+    );
+}

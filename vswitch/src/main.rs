@@ -20,8 +20,8 @@ struct Args {
     #[arg(long)]
     detach: bool,
     /// CPUs for poll threads, one thread per CPU (e.g. "1", "0,1", "0-3").
-    /// Default: one thread on the last CPU.
-    #[arg(long)]
+    /// Default: one thread on the last CPU. Given twice, the last one wins.
+    #[arg(long, overrides_with = "pmd_cpus")]
     pmd_cpus: Option<String>,
     /// Longest idle sleep of a poll thread, in microseconds (a frame on a
     /// queue that can signal wakes it at once).
