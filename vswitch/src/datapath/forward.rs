@@ -29,6 +29,26 @@ impl Group {
     }
 }
 
+/// Merges two ascending index lists, marking the second list's entries.
+fn in_batch_order<'a>(a: &'a [u8], b: &'a [u8]) -> impl Iterator<Item = (u8, bool)> + 'a {
+    let (mut i, mut j) = (0, 0);
+    std::iter::from_fn(move || match (a.get(i), b.get(j)) {
+        (Some(&x), Some(&y)) if x < y => {
+            i += 1;
+            Some((x, false))
+        }
+        (_, Some(&y)) => {
+            j += 1;
+            Some((y, true))
+        }
+        (Some(&x), None) => {
+            i += 1;
+            Some((x, false))
+        }
+        (None, None) => None,
+    })
+}
+
 /// Per-thread forwarding state, reused for every batch.
 pub struct Forwarder {
     verdicts: [Verdict; BATCH_SIZE],
@@ -99,18 +119,14 @@ impl Forwarder {
                 let uni = self.groups[..self.ngroups].iter().find(|g| g.port == t);
                 let flood = self.flood;
                 let uni = uni.copied().unwrap_or(Group::EMPTY);
-                self.output(
-                    out,
-                    batch,
-                    &[(uni.members(), false), (flood.members(), true)],
-                );
+                self.output(out, batch, uni.members(), flood.members());
             }
             // Unicast to ports not in the flood list (none today) is dropped.
         } else {
             for g in 0..self.ngroups {
                 let group = self.groups[g];
                 if let Some(out) = snap.port(group.port) {
-                    self.output(out, batch, &[(group.members(), false)]);
+                    self.output(out, batch, group.members(), &[]);
                 }
             }
         }
@@ -146,18 +162,16 @@ impl Forwarder {
         }
     }
 
-    /// Sends the packets listed in `lists` to `out`, tagging each as the
-    /// port's VLAN mode requires. A list marked `shared` holds packets that
-    /// other ports send too (a flood): a tag pushed for this port is popped
-    /// again afterwards. Unicast packets are finished after this call.
-    fn output(&mut self, out: &PortRef, batch: &mut Batch, lists: &[(&[u8], bool)]) {
+    /// Sends the packets listed in `uni` and `flood` (batch indices, each
+    /// list ascending) to `out` in batch order, tagging each as the port's
+    /// VLAN mode requires. Flood packets go to other ports too: a tag pushed
+    /// for this port is popped again afterwards. Unicast packets are finished
+    /// after this call.
+    fn output(&mut self, out: &PortRef, batch: &mut Batch, uni: &[u8], flood: &[u8]) {
         let (mut sent, mut bytes, mut dropped, mut oversize) = (0u64, 0u64, 0u64, 0u64);
         let pkts = batch.packets_mut();
         let mut tx = out.tx.lock().unwrap_or_else(PoisonError::into_inner);
-        for (i, shared) in lists
-            .iter()
-            .flat_map(|(l, shared)| l.iter().map(move |i| (*i, *shared)))
-        {
+        for (i, shared) in in_batch_order(uni, flood) {
             let Some(pkt) = pkts.get_mut(i as usize) else {
                 continue;
             };

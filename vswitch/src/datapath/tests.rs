@@ -105,6 +105,17 @@ fn flood_stays_in_its_vlan_and_trunk_gets_the_tag() {
 }
 
 #[test]
+fn unicast_and_flood_leave_in_batch_order() {
+    let mut r = rig(vec![VlanPort::default(); 2]);
+    r.send(2, &[frame(1, 2)]); // learn host 2 on port 2
+    r.take(1);
+    // Unknown dst 9 (flood), then known dst 2, then unknown again.
+    let batch = [frame(9, 1), frame(2, 1), frame(8, 1)];
+    r.send(1, &batch);
+    assert_eq!(r.take(2), batch.to_vec());
+}
+
+#[test]
 fn counters_add_up() {
     let mut r = rig(vec![VlanPort::default(); 2]);
     let runt = vec![0u8; 10];
