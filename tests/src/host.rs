@@ -22,6 +22,8 @@ pub struct Host {
     port: String,
     ip: Ipv4Addr,
     mac: Mac,
+    /// Interface name inside the namespace.
+    ifname: String,
 }
 
 impl Host {
@@ -46,7 +48,28 @@ impl Host {
             port: names::unique("p"),
             ip: Ipv4Addr::new(10, 77, 0, index),
             mac: names::unique_mac(),
+            ifname: HOST_IFNAME.to_string(),
         }
+    }
+
+    /// A host made of a device the switch created (a TAP or a bridge's
+    /// internal port): `dev` moves from the root namespace into a new
+    /// namespace under its own (unique, test-made) name, gets address
+    /// 10.77.0.`index`/24 and comes up. The switch keeps the device; drop
+    /// the host only after the daemon has stopped or deleted the port, so
+    /// the device never outlives the daemon in the root namespace.
+    pub fn adopt(index: u8, dev: &str) -> Host {
+        let mut h = Host::without_link(index);
+        h.port = dev.to_string();
+        h.ifname = dev.to_string();
+        ip_ok(&["link", "set", dev, "netns", h.ns.name()]);
+        let mac = mac_to_string(&h.mac);
+        let cidr = format!("{}/24", h.ip);
+        let ns = h.ns.name().to_string();
+        ip_ok(&["-n", &ns, "link", "set", dev, "address", &mac]);
+        ip_ok(&["-n", &ns, "addr", "add", &cidr, "dev", dev]);
+        ip_ok(&["-n", &ns, "link", "set", dev, "up"]);
+        h
     }
 
     /// Creates the veth (root end = [`Host::port`]), gives the host end its
@@ -88,7 +111,7 @@ impl Host {
 
     /// Interface name inside the namespace.
     pub fn ifname(&self) -> &str {
-        HOST_IFNAME
+        &self.ifname
     }
 
     pub fn ip(&self) -> Ipv4Addr {
