@@ -179,13 +179,21 @@ impl Control {
             out.push(b'\n');
             conn.outbuf.extend_from_slice(&out);
         }
-        // Responses are small; write them out, waiting briefly if needed.
+        // Responses are small and the socket buffer takes them whole; a
+        // client that does not read gets a second, then is dropped, so it
+        // cannot stall the control thread.
+        let deadline = Instant::now() + Duration::from_secs(1);
         while !conn.outbuf.is_empty() {
             match conn.stream.write(&conn.outbuf) {
                 Ok(n) => {
                     conn.outbuf.drain(..n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if Instant::now() > deadline {
+                        log::warn!("control: a client is not reading its responses; closing it");
+                        conn.closing = true;
+                        break;
+                    }
                     std::thread::sleep(Duration::from_millis(1));
                 }
                 Err(_) => {
