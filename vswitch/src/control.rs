@@ -98,6 +98,11 @@ impl Control {
             }
             if last_tick.elapsed() >= Duration::from_secs(1) {
                 last_tick = Instant::now();
+                if let Err(e) = self.rt.check_pmds() {
+                    log::error!("{e}");
+                    self.rt.shutdown();
+                    return Err(io::Error::other(e));
+                }
                 self.rt.age();
                 self.rt.check_devices();
                 self.rt.retry_failed();

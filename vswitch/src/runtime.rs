@@ -293,6 +293,19 @@ impl Runtime {
         self.pmds.iter().map(|p| p.report()).collect()
     }
 
+    /// An error naming the first poll thread that has died. A switch whose
+    /// poll thread is gone forwards nothing on its queues, so the daemon
+    /// stops rather than pretend (a supervisor restarts it).
+    pub fn check_pmds(&self) -> Result<(), String> {
+        match self.pmds.iter().find(|p| !p.is_alive()) {
+            Some(p) => Err(format!(
+                "poll thread {} (core {:?}) has died; stopping",
+                p.id, p.core
+            )),
+            None => Ok(()),
+        }
+    }
+
     pub fn pmd_clear(&self) {
         for p in &self.pmds {
             p.clear_stats();

@@ -197,6 +197,11 @@ impl Pmd {
         }
     }
 
+    /// False once the thread has ended (it only ends on `Stop` or a bug).
+    pub fn is_alive(&self) -> bool {
+        self.thread.as_ref().is_some_and(|t| !t.is_finished())
+    }
+
     pub fn clear_stats(&self) {
         for c in [
             &self.stats.packets,
