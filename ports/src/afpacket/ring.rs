@@ -86,10 +86,11 @@ impl Ring {
 
     fn status(&self, block: usize) -> &AtomicU32 {
         debug_assert!(block < self.block_nr);
+        // The kernel writes the status word concurrently, which is why it is
+        // only ever accessed atomically.
         // SAFETY: `block < block_nr`, so the word lies inside the mapping,
         // which lives as long as `self`; blocks start page-aligned, so the
-        // word is 4-byte aligned. The kernel writes it concurrently, which
-        // is why it is only ever accessed atomically.
+        // word is 4-byte aligned.
         unsafe {
             AtomicU32::from_ptr(
                 self.base
@@ -107,11 +108,12 @@ impl Ring {
         {
             return None;
         }
+        // The acquire load above saw TP_STATUS_USER, so the kernel has
+        // finished writing the block and will not touch it until `release`
+        // (which takes `&mut self`, so this slice is gone by then) stores
+        // TP_STATUS_KERNEL.
         // SAFETY: the block lies inside the mapping, which outlives the
-        // borrow of `self`. The acquire load above saw TP_STATUS_USER, so
-        // the kernel has finished writing the block and will not touch it
-        // until `release` (which takes `&mut self`, so this slice is gone
-        // by then) stores TP_STATUS_KERNEL.
+        // borrow of `self`, and the kernel leaves it alone (above).
         Some(unsafe {
             std::slice::from_raw_parts(
                 self.base.as_ptr().add(block * self.block_size),

@@ -191,11 +191,10 @@ impl FrameArea {
         if !self.check(addr, len) {
             return None;
         }
-        // SAFETY: the range was checked to lie inside the mapping (areas are
-        // inside it by construction); the caller guarantees that the kernel
-        // does not write this frame while the slice exists, and no Rust
-        // reference to it can exist mutably because writes go through
-        // `&mut self` of the other area only.
+        // No Rust reference to the frame can exist mutably: writes go
+        // through `&mut self` of the other area only.
+        // SAFETY: the range was checked to lie inside the mapping; the
+        // caller guarantees the kernel does not write this frame meanwhile.
         Some(unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(addr as usize), len) })
     }
 
@@ -210,10 +209,10 @@ impl FrameArea {
         if !self.check(addr, data.len()) {
             return false;
         }
-        // SAFETY: the destination was checked to lie inside one frame of the
-        // mapping; the caller guarantees the kernel is not reading or writing
-        // it; `data` is a Rust slice and cannot overlap UMEM frames we own
+        // `data` is a Rust slice and cannot overlap UMEM frames we own
         // exclusively through `&mut self`.
+        // SAFETY: the destination was checked to lie inside one frame of the
+        // mapping; the caller guarantees the kernel is not using it.
         unsafe {
             std::ptr::copy_nonoverlapping(
                 data.as_ptr(),
