@@ -38,9 +38,10 @@ pub trait RxQueue: Send {
         false
     }
 
-    /// Frames the kernel dropped before the switch could receive them
-    /// (cumulative; e.g. the AF_XDP receive ring was full). Read a few
-    /// times a second, off the fast path.
+    /// Frames lost before the switch could receive them (cumulative): the
+    /// AF_XDP receive ring was full, or an AF_PACKET frame was truncated or
+    /// too large for a packet buffer. Read a few times a second, off the
+    /// fast path.
     fn kernel_drops(&self) -> u64 {
         0
     }

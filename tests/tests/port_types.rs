@@ -105,4 +105,17 @@ fn afpacket_ports_carry_ping_and_udp() {
         "UDP to the AF_PACKET host: {u:?}\n{}",
         lab.diagnostics()
     );
+    // TCP from the AF_PACKET host's TSO-capable veth: whatever does not get
+    // through must show up as counted loss, never vanish silently.
+    let t = tcp_transfer(a, b, 2 << 20);
+    if !t.ok() {
+        let lost = tests::poll::wait_until(std::time::Duration::from_secs(2), || {
+            lab.port_stats(a.port()).drop_count("kernel-rx-ring") > 0
+        });
+        assert!(
+            lost,
+            "TCP from the AF_PACKET host failed ({t:?}) but no kernel-rx-ring drop was counted\n{}",
+            lab.diagnostics()
+        );
+    }
 }

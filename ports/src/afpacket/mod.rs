@@ -106,6 +106,10 @@ impl RxQueue for AfPacketRx {
     fn wake_fd(&self) -> Option<RawFd> {
         Some(self.fd.as_raw_fd())
     }
+
+    fn kernel_drops(&self) -> u64 {
+        self.reader.dropped()
+    }
 }
 
 /// The transmit half: `send()` on the shared socket.

@@ -146,6 +146,9 @@ pub(super) struct Reader {
     block: usize,
     /// Frames left and offset of the next one, once the block is ours.
     cursor: Option<Cursor>,
+    /// Frames that could not be delivered: truncated by the kernel, or
+    /// larger than a packet buffer (a TSO/GRO super-frame).
+    dropped: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,7 +163,13 @@ impl Reader {
             ring,
             block: 0,
             cursor: None,
+            dropped: 0,
         }
+    }
+
+    /// Frames dropped so far (see `dropped`).
+    pub(super) fn dropped(&self) -> u64 {
+        self.dropped
     }
 
     /// Copies frames into `batch` until it is full or the ring is empty.
@@ -180,6 +189,8 @@ impl Reader {
                 Some(f) => {
                     if deliver(batch, &f) {
                         added += 1;
+                    } else {
+                        self.dropped += 1;
                     }
                     Cursor {
                         // A zero step before the last frame is malformed: skip the rest.
