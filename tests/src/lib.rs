@@ -33,7 +33,7 @@ pub mod vlan;
 pub use daemon::{Daemon, DaemonOptions};
 pub use host::Host;
 pub use lab::Lab;
-pub use traffic::ping::{ping, ping_report, wait_ping};
+pub use traffic::ping::{assert_ping_mesh, ping, ping_report, wait_ping};
 pub use traffic::raw::{capture, send_raw, Capture};
 pub use traffic::tcp::tcp_transfer;
 pub use traffic::udp::udp_exchange;

@@ -6,7 +6,7 @@
 use std::thread;
 
 use tests::model;
-use tests::{ping_report, tcp_transfer, udp_exchange, Lab};
+use tests::{tcp_transfer, udp_exchange, Lab};
 
 #[test]
 fn ports_are_afxdp_and_up() {
@@ -41,23 +41,7 @@ fn ports_are_afxdp_and_up() {
 #[test]
 fn ping_every_direction() {
     let lab = Lab::new(3);
-    for a in &lab.hosts {
-        for b in &lab.hosts {
-            if a.ip() == b.ip() {
-                continue;
-            }
-            let r = ping_report(a, b.ip(), 5);
-            assert!(
-                r.all_answered(),
-                "ping {} -> {}: {} of {} answered\n{}",
-                a.describe(),
-                b.describe(),
-                r.received,
-                r.transmitted,
-                r.output
-            );
-        }
-    }
+    tests::assert_ping_mesh(&lab.hosts, 5);
 }
 
 #[test]

@@ -17,8 +17,8 @@ use tests::frames::{self, count_token, new_token, tagged_test_frame, test_frame,
 use tests::traffic::pattern::Rng;
 use tests::veth::link_exists;
 use tests::{
-    netns, ping, ping_report, send_raw, tcp_transfer, udp_exchange, wait_ping, Capture, Daemon,
-    DaemonOptions, Host,
+    netns, ping, send_raw, tcp_transfer, udp_exchange, wait_ping, Capture, Daemon, DaemonOptions,
+    Host,
 };
 
 /// `n` hosts on a fresh kernel bridge, reachable from host 0.
@@ -43,20 +43,7 @@ fn bridged(n: u8) -> (Vec<Host>, LinuxBridge) {
 #[test]
 fn ping_every_direction_on_kernel_bridge() {
     let (hosts, _br) = bridged(3);
-    for a in &hosts {
-        for b in &hosts {
-            if a.ip() != b.ip() {
-                let r = ping_report(a, b.ip(), 3);
-                assert!(
-                    r.all_answered(),
-                    "ping {} -> {}:\n{}",
-                    a.ip(),
-                    b.ip(),
-                    r.output
-                );
-            }
-        }
-    }
+    tests::assert_ping_mesh(&hosts, 3);
 }
 
 #[test]

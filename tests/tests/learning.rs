@@ -8,27 +8,14 @@ use tests::frames::{self, count_token, new_token, test_frame, Mac, BROADCAST};
 use tests::model::FdbEntry;
 use tests::poll::wait_for;
 use tests::traffic::pattern::Rng;
-use tests::{ping, ping_report, send_raw, Capture, Host, Lab};
+use tests::{assert_ping_mesh, ping, ping_report, send_raw, Capture, Host, Lab};
 
 /// A MAC no host has: frames to it are unknown unicast.
 const UNKNOWN_DST: Mac = [0x02, 0xee, 0xee, 0xee, 0xee, 0x01];
 
 /// Pings every ordered pair once, so every host has sent frames.
 fn ping_all(lab: &Lab) {
-    for a in &lab.hosts {
-        for b in &lab.hosts {
-            if a.ip() != b.ip() {
-                let r = ping_report(a, b.ip(), 1);
-                assert!(
-                    r.all_answered(),
-                    "ping {} -> {}:\n{}",
-                    a.ip(),
-                    b.ip(),
-                    r.output
-                );
-            }
-        }
-    }
+    assert_ping_mesh(&lab.hosts, 1);
 }
 
 fn entries<'a>(fdb: &'a [FdbEntry], mac: &str) -> Vec<&'a FdbEntry> {

@@ -59,6 +59,29 @@ pub fn ping(from: &Host, to: Ipv4Addr, count: u32) -> bool {
     ping_report(from, to, count).all_answered()
 }
 
+/// Pings every ordered pair of `hosts` with `count` echo requests and
+/// panics, with `ping`'s output, on the first pair not fully answered.
+#[track_caller]
+pub fn assert_ping_mesh(hosts: &[Host], count: u32) {
+    for a in hosts {
+        for b in hosts {
+            if a.ip() == b.ip() {
+                continue;
+            }
+            let r = ping_report(a, b.ip(), count);
+            assert!(
+                r.all_answered(),
+                "ping {} -> {}: {} of {} answered\n{}",
+                a.describe(),
+                b.describe(),
+                r.received,
+                r.transmitted,
+                r.output
+            );
+        }
+    }
+}
+
 /// Pings once at a time until a reply comes or `timeout` passes; for
 /// waiting until a path is up. Returns the time it took on success.
 pub fn wait_ping(from: &Host, to: Ipv4Addr, timeout: Duration) -> Option<Duration> {
