@@ -11,6 +11,21 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+/// Spawns `cmd` so that the kernel kills it (SIGKILL) when the thread that
+/// spawned it exits: a long-lived child (a daemon, a container's process)
+/// cannot outlive a test that panicked.
+pub fn spawn_tied(cmd: &mut Command) -> std::io::Result<Child> {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure only calls prctl(2), which is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    cmd.spawn()
+}
+
 /// How long an administrative command (`ip ...`) may take.
 pub const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
 

@@ -10,7 +10,6 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::net::UnixStream;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -199,15 +198,7 @@ impl Daemon {
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(err_log);
-        // SAFETY: the closure only calls prctl(2), which is async-signal-safe.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
-        let child = cmd
-            .spawn()
+        let child = crate::cmd::spawn_tied(&mut cmd)
             .map_err(|e| format!("could not start {}: {e}", self.bins.vswitchd.display()))?;
         self.child = Some(child);
         self.wait_ready()
