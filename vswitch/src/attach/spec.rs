@@ -237,12 +237,7 @@ impl AttachArgs {
                 pos.len()
             ));
         };
-        check_container(container)?;
-        let ifname = opts
-            .get("ifname")
-            .cloned()
-            .unwrap_or_else(|| DEFAULT_IFNAME.into());
-        check_container_ifname(&ifname)?;
+        let ifname = container_and_ifname(container, &opts)?;
         let mac = opts
             .get("mac")
             .map(|m| parse_mac(m).map_err(|e| format!("--mac: {e}")))
@@ -296,12 +291,7 @@ impl DetachArgs {
                 pos.len()
             ));
         };
-        check_container(container)?;
-        let ifname = opts
-            .get("ifname")
-            .cloned()
-            .unwrap_or_else(|| DEFAULT_IFNAME.into());
-        check_container_ifname(&ifname)?;
+        let ifname = container_and_ifname(container, &opts)?;
         Ok(DetachArgs {
             bridge: bridge.clone(),
             container: container.clone(),
@@ -312,6 +302,21 @@ impl DetachArgs {
 }
 
 type Split = (Vec<String>, BTreeMap<String, String>, Vec<&'static str>);
+
+/// Checks the container argument and returns the container-side interface
+/// name (`--ifname`, default `eth1`), checked too.
+fn container_and_ifname(
+    container: &str,
+    opts: &BTreeMap<String, String>,
+) -> Result<String, String> {
+    check_container(container)?;
+    let ifname = opts
+        .get("ifname")
+        .cloned()
+        .unwrap_or_else(|| DEFAULT_IFNAME.into());
+    check_container_ifname(&ifname)?;
+    Ok(ifname)
+}
 
 /// Separates positional arguments, `--opt value` / `--opt=value` options
 /// (each at most once) and bare `--flag`s.
