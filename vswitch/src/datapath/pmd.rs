@@ -308,6 +308,7 @@ impl Worker {
         let mut last_publish = Instant::now();
         let mut pollfds: Vec<libc::pollfd> = Vec::new();
         let mut pollfds_stale = true;
+        let mut sleep_timeout = self.idle.sleep_max;
         let mut iteration: u32 = 0;
         let mut woke = true;
 
@@ -382,18 +383,12 @@ impl Worker {
                 local.idle_ns += spent;
                 if !fwd.has_pending() && start.duration_since(last_rx) > self.idle.spin {
                     if pollfds_stale {
-                        self.build_pollfds(&rxqs, &mut pollfds);
+                        sleep_timeout = self.build_pollfds(&rxqs, &mut pollfds);
                         pollfds_stale = false;
                     }
                     self.publish(&mut local);
-                    let all_signal = rxqs.iter().all(|q| q.rxq.wake_fd().is_some());
-                    let timeout = if all_signal {
-                        self.idle.sleep_max.max(Duration::from_millis(100))
-                    } else {
-                        self.idle.sleep_max
-                    };
                     let slept = Instant::now();
-                    self.sleep(&mut pollfds, timeout);
+                    self.sleep(&mut pollfds, sleep_timeout);
                     woke = true;
                     local.sleeps += 1;
                     local.idle_ns += slept.elapsed().as_nanos() as u64;
@@ -424,7 +419,11 @@ impl Worker {
         *l = Local::default();
     }
 
-    fn build_pollfds(&self, rxqs: &[Rxq], fds: &mut Vec<libc::pollfd>) {
+    /// Fills `fds` with the eventfd and every queue's wake fd, and returns
+    /// how long a sleep may last: when every queue can signal, a frame
+    /// wakes the thread anyway, so it may sleep long; otherwise at most
+    /// `sleep_max`, so unsignalled queues are polled in time.
+    fn build_pollfds(&self, rxqs: &[Rxq], fds: &mut Vec<libc::pollfd>) -> Duration {
         fds.clear();
         let mut add = |fd: RawFd| {
             fds.push(libc::pollfd {
@@ -434,10 +433,17 @@ impl Worker {
             })
         };
         add(self.wake.as_raw_fd());
+        let mut all_signal = true;
         for q in rxqs {
-            if let Some(fd) = q.rxq.wake_fd() {
-                add(fd);
+            match q.rxq.wake_fd() {
+                Some(fd) => add(fd),
+                None => all_signal = false,
             }
+        }
+        if all_signal {
+            self.idle.sleep_max.max(Duration::from_millis(100))
+        } else {
+            self.idle.sleep_max
         }
     }
 
