@@ -89,24 +89,19 @@ pub fn show(cfg: &Config, rt: &Runtime, pid: u32) -> Output {
             }
             let _ = writeln!(t, "            Interface {name}");
             let kind = p["type"].as_str().unwrap_or_default();
-            let mut ty = kind.to_string();
-            if let Some(b) = p["backend"].as_str() {
-                if b != kind {
-                    ty = format!("{ty} ({b}");
-                } else {
-                    ty.push_str(" (");
-                }
-                if let Some(m) = p["mode"].as_str().filter(|m| !m.is_empty()) {
-                    if !ty.ends_with('(') {
-                        ty.push(' ');
-                    }
-                    ty.push_str(m);
-                }
-                ty = ty.trim_end_matches(" (").to_string();
-                if ty.contains('(') {
-                    ty.push(')');
-                }
-            }
+            // "system (afxdp native)": the backend when it differs from the
+            // configured type, then its mode.
+            let detail: Vec<&str> = p["backend"]
+                .as_str()
+                .filter(|b| *b != kind)
+                .into_iter()
+                .chain(p["mode"].as_str().filter(|m| !m.is_empty()))
+                .collect();
+            let ty = if detail.is_empty() {
+                kind.to_string()
+            } else {
+                format!("{kind} ({})", detail.join(" "))
+            };
             let _ = writeln!(t, "                type: {ty}");
             for col in ["options", "external_ids"] {
                 if p[col].as_object().is_some_and(|m| !m.is_empty()) {
