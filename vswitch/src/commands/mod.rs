@@ -483,7 +483,6 @@ impl Txn<'_> {
                 Some((c, k)) => (c.replace('-', "_"), Some(k)),
                 None => (col.replace('-', "_"), None),
             };
-            let c = if c == "type" { "type".to_string() } else { c };
             let Some(v) = value.get(&c) else {
                 return Err(format!("{table} has no column named \"{c}\"").into());
             };

@@ -111,14 +111,17 @@ impl Forwarder {
         if self.flood.len > 0 {
             // Every other port of the bridge gets the flood, plus its own
             // unicast packets under the same lock.
+            let flood = self.flood;
             for &t in &bridge.ports {
                 if t == in_port {
                     continue;
                 }
                 let Some(out) = snap.port(t) else { continue };
-                let uni = self.groups[..self.ngroups].iter().find(|g| g.port == t);
-                let flood = self.flood;
-                let uni = uni.copied().unwrap_or(Group::EMPTY);
+                let uni = self.groups[..self.ngroups]
+                    .iter()
+                    .find(|g| g.port == t)
+                    .copied()
+                    .unwrap_or(Group::EMPTY);
                 self.output(out, batch, uni.members(), flood.members());
             }
             // Unicast to ports not in the flood list (none today) is dropped.
