@@ -299,8 +299,10 @@ if "fail" in sys.argv:
 print(json.dumps(sys.argv[1:]))
 "#;
 
-const CRASHING_VSWITCHD: &str = "#!/usr/bin/python3\nimport sys\nprint('boom: cannot open the db', file=sys.stderr)\nsys.exit(1)\n";
-const SILENT_VSWITCHD: &str = "#!/usr/bin/python3\nimport time\ntime.sleep(60)\n";
+// Plain sh, not Python: the early-exit test demands an answer within 2 s,
+// and an interpreter start-up on a loaded 2-core machine can take that long.
+const CRASHING_VSWITCHD: &str = "#!/bin/sh\necho 'boom: cannot open the db' >&2\nexit 1\n";
+const SILENT_VSWITCHD: &str = "#!/bin/sh\nexec sleep 60\n";
 
 /// A directory with a fake vswitchd (given) and the fake vswctl.
 struct FakeBins(PathBuf);
