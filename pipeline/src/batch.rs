@@ -3,14 +3,30 @@
 //! Receive paths fill slots with [`Batch::next_slot`] + [`Batch::commit`];
 //! stages walk [`Batch::packets_mut`]; the batch is [`Batch::clear`]ed before
 //! the next receive. No allocation happens after [`Batch::new`].
+//!
+//! Zero-copy receive: [`Batch::push_lent`] makes the next slot a view of a
+//! buffer the receive path lends (its memory kept alive by a handle the
+//! batch holds), and the lender takes its buffers back with
+//! [`Batch::reclaim`] after the batch has been forwarded, before the batch
+//! is cleared.
 
-use crate::packet::Packet;
+use crate::packet::{Buf, Packet};
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+/// Keeps a lender's memory mapped while a batch holds buffers from it.
+pub type Lender = Arc<dyn Send + Sync>;
 
 pub const BATCH_SIZE: usize = 32;
 
 pub struct Batch {
     pkts: Vec<Packet>,
     len: usize,
+    /// Slots holding a lent buffer.
+    lent: usize,
+    /// Memory of the lenders of those buffers (at most one per receive).
+    /// Declared after `pkts`, so it is dropped after them.
+    lenders: Vec<Lender>,
 }
 
 impl Default for Batch {
@@ -24,6 +40,8 @@ impl Batch {
         Batch {
             pkts: (0..BATCH_SIZE).map(|_| Packet::new()).collect(),
             len: 0,
+            lent: 0,
+            lenders: Vec::with_capacity(BATCH_SIZE),
         }
     }
 
@@ -84,6 +102,71 @@ impl Batch {
         true
     }
 
+    /// Makes the next slot a view of `frame`, lent by a receive path, whose
+    /// received frame is the `len` bytes at offset `start`, and commits it.
+    /// `lender` keeps the memory alive while the batch holds the buffer.
+    /// Returns false (nothing lent) when the batch is full or the range does
+    /// not fit the buffer.
+    ///
+    /// # Safety
+    /// As for [`Packet::lend`]: while the batch holds the buffer, nothing
+    /// else reads or writes it, and it stays valid as long as `lender`
+    /// lives. The lender gets it back through [`Batch::reclaim`].
+    #[inline]
+    pub unsafe fn push_lent(
+        &mut self,
+        frame: NonNull<Buf>,
+        start: usize,
+        len: usize,
+        lender: &Lender,
+    ) -> bool {
+        let Some(p) = self.pkts.get_mut(self.len) else {
+            return false;
+        };
+        if p.is_lent() {
+            // A buffer nobody reclaimed: keep it where it is (its lender
+            // can still take it back) rather than lose it.
+            return false;
+        }
+        // SAFETY: the caller's guarantee, passed on.
+        if !unsafe { p.lend(frame, start, len) } {
+            return false;
+        }
+        if !self.lenders.last().is_some_and(|l| Arc::ptr_eq(l, lender)) {
+            self.lenders.push(lender.clone());
+        }
+        self.lent += 1;
+        self.len += 1;
+        true
+    }
+
+    /// True while some slot holds a lent buffer.
+    #[inline]
+    pub fn has_lent(&self) -> bool {
+        self.lent > 0
+    }
+
+    /// Gives lent buffers back: `take(buffer)` is called for each slot that
+    /// holds one and returns true when it took the buffer (it was the
+    /// lender); those slots return to their own buffers. Once nothing is
+    /// lent any more, the lenders' memory handles are released.
+    pub fn reclaim(&mut self, mut take: impl FnMut(NonNull<Buf>) -> bool) {
+        if self.lent == 0 {
+            return;
+        }
+        for p in self.pkts.iter_mut() {
+            if let Some(frame) = p.lent() {
+                if take(frame) {
+                    p.take_lent();
+                    self.lent -= 1;
+                }
+            }
+        }
+        if self.lent == 0 {
+            self.lenders.clear();
+        }
+    }
+
     #[inline]
     pub fn packets(&self) -> &[Packet] {
         &self.pkts[..self.len]
@@ -119,5 +202,43 @@ mod tests {
         assert_eq!(b.len(), 0);
         b.commit();
         assert_eq!(b.len(), 1);
+    }
+
+    #[test]
+    fn lent_buffers_go_back_to_their_lender_only() {
+        let mut frames: Vec<Box<Buf>> = (0..3).map(|_| Box::new([0u8; 4096])).collect();
+        for (i, f) in frames.iter_mut().enumerate() {
+            f[300] = i as u8;
+        }
+        let ptrs: Vec<NonNull<Buf>> = frames.iter_mut().map(|f| NonNull::from(&mut **f)).collect();
+        let lender: Lender = Arc::new(());
+        let mut b = Batch::new();
+        for &p in &ptrs {
+            // SAFETY: `frames` outlives the batch's use of them and is not
+            // touched until they are reclaimed below.
+            assert!(unsafe { b.push_lent(p, 300, 1, &lender) });
+        }
+        assert!(b.push_copy(&[42]));
+        assert_eq!(b.len(), 4);
+        assert_eq!(Arc::strong_count(&lender), 2, "held once, not per packet");
+        let seen: Vec<u8> = b.packets().iter().map(|p| p.data()[0]).collect();
+        assert_eq!(seen, [0, 1, 2, 42]);
+        // A queue that lent only the second frame takes back only that one.
+        let mut back = Vec::new();
+        b.reclaim(|f| {
+            let mine = f == ptrs[1];
+            if mine {
+                back.push(f);
+            }
+            mine
+        });
+        assert_eq!(back, [ptrs[1]]);
+        assert!(b.has_lent());
+        b.reclaim(|_| true);
+        assert!(!b.has_lent());
+        assert_eq!(Arc::strong_count(&lender), 1, "released with the last loan");
+        b.clear();
+        assert!(b.push_copy(&[1, 2]));
+        assert_eq!(b.packets()[0].data(), &[1, 2]);
     }
 }

@@ -5,17 +5,19 @@
 
 #![deny(unsafe_code)]
 
+#[allow(unsafe_code)] // buffers lent by receive paths, see `packet`
 pub mod batch;
 pub mod checksum;
 pub mod flat_map;
 pub mod l2;
 pub mod mac_table;
+#[allow(unsafe_code)] // the buffer in use is reached through a pointer
 pub mod packet;
 pub mod verdict;
 pub mod vlan;
 pub mod wire;
 
-pub use batch::{Batch, BATCH_SIZE};
+pub use batch::{Batch, Lender, BATCH_SIZE};
 pub use mac_table::MacTable;
-pub use packet::{Meta, Packet, PortNo, BUF_SIZE, HEADROOM, MAX_FRAME, MIN_FRAME};
+pub use packet::{Buf, Meta, Packet, PortNo, BUF_SIZE, HEADROOM, MAX_FRAME, MIN_FRAME};
 pub use verdict::{DropReason, Verdict};

@@ -7,6 +7,16 @@
 //!
 //! Packets are not `Clone`: a packet lives in a [`crate::Batch`] slot and is
 //! reused for the lifetime of the thread that owns the batch.
+//!
+//! A packet has a buffer of its own, but a receive path may instead *lend*
+//! it a buffer holding a received frame (an AF_XDP UMEM frame), so the frame
+//! is switched where the kernel put it instead of being copied out. The
+//! lender takes the buffer back once the batch has been forwarded
+//! ([`crate::Batch::reclaim`]). This is the only unsafe code in the crate:
+//! the buffer in use is reached through a pointer, because it may be memory
+//! the packet does not own.
+
+use std::ptr::NonNull;
 
 /// Bytes reserved in front of a received frame for pushed headers.
 pub const HEADROOM: usize = 192;
@@ -34,11 +44,33 @@ pub struct Meta {
     pub tpid: u16,
 }
 
+/// A buffer a packet can work in.
+pub type Buf = [u8; BUF_SIZE];
+
 pub struct Packet {
-    buf: Box<[u8; BUF_SIZE]>,
+    /// The buffer in use: `own`, or one lent by a receive path.
+    buf: NonNull<Buf>,
+    /// The packet's own buffer, from `Box::into_raw`; freed on drop.
+    own: NonNull<Buf>,
     start: usize,
     len: usize,
     pub meta: Meta,
+}
+
+// SAFETY: a packet owns `own` outright, and a lent buffer is, by the
+// contract of `Packet::lend`, reachable through this packet alone until the
+// lender takes it back; neither pointer is tied to a thread. Shared
+// references only ever read.
+unsafe impl Send for Packet {}
+// SAFETY: as above: `&Packet` gives read access only.
+unsafe impl Sync for Packet {}
+
+impl Drop for Packet {
+    fn drop(&mut self) {
+        // SAFETY: `own` came from `Box::into_raw` in `new` and is freed only
+        // here. A lent buffer is not the packet's and is left alone.
+        drop(unsafe { Box::from_raw(self.own.as_ptr()) });
+    }
 }
 
 impl Default for Packet {
@@ -49,12 +81,74 @@ impl Default for Packet {
 
 impl Packet {
     pub fn new() -> Self {
+        let own = NonNull::from(Box::leak(Box::new([0u8; BUF_SIZE])));
         Packet {
-            buf: Box::new([0u8; BUF_SIZE]),
+            buf: own,
+            own,
             start: HEADROOM,
             len: 0,
             meta: Meta::default(),
         }
+    }
+
+    #[inline]
+    fn buf(&self) -> &Buf {
+        // SAFETY: `buf` is `own` (allocated in `new`, alive until drop) or a
+        // lent buffer that `lend`'s caller keeps valid and untouched by
+        // anyone else while the packet holds it. `&self` ties the borrow to
+        // the packet.
+        unsafe { self.buf.as_ref() }
+    }
+
+    #[inline]
+    fn buf_mut(&mut self) -> &mut Buf {
+        // SAFETY: as in `buf`; `&mut self` makes the borrow exclusive, and
+        // no other reference to the buffer exists outside the packet.
+        unsafe { self.buf.as_mut() }
+    }
+
+    /// Makes the packet a view of `frame`, a buffer lent by a receive path,
+    /// whose received frame is the `len` bytes at offset `start`. Returns
+    /// false (nothing lent) when those bytes do not lie inside the buffer or
+    /// the packet already holds a lent buffer.
+    ///
+    /// # Safety
+    /// `frame` must stay valid for reads and writes, and nothing but this
+    /// packet may read or write it, until the lender takes it back with
+    /// [`Packet::take_lent`]. The packet never frees it; if the packet is
+    /// dropped first, the buffer is simply never returned.
+    #[inline]
+    pub unsafe fn lend(&mut self, frame: NonNull<Buf>, start: usize, len: usize) -> bool {
+        if self.is_lent() || start > BUF_SIZE || len > BUF_SIZE - start {
+            return false;
+        }
+        self.buf = frame;
+        self.start = start;
+        self.len = len;
+        self.meta = Meta::default();
+        true
+    }
+
+    /// True while the packet works in a lent buffer.
+    #[inline]
+    pub fn is_lent(&self) -> bool {
+        self.buf != self.own
+    }
+
+    /// The lent buffer, if any, without giving it back.
+    #[inline]
+    pub fn lent(&self) -> Option<NonNull<Buf>> {
+        self.is_lent().then_some(self.buf)
+    }
+
+    /// Gives the lent buffer back (the packet returns to its own buffer,
+    /// empty). Returns `None` when nothing was lent.
+    #[inline]
+    pub fn take_lent(&mut self) -> Option<NonNull<Buf>> {
+        let lent = self.lent()?;
+        self.buf = self.own;
+        self.reset();
+        Some(lent)
     }
 
     /// Resets the cursor and metadata for a new frame.
@@ -73,7 +167,7 @@ impl Packet {
         if frame.len() > MAX_FRAME {
             return false;
         }
-        self.buf[HEADROOM..HEADROOM + frame.len()].copy_from_slice(frame);
+        self.buf_mut()[HEADROOM..HEADROOM + frame.len()].copy_from_slice(frame);
         self.len = frame.len();
         true
     }
@@ -83,7 +177,7 @@ impl Packet {
     #[inline]
     pub fn rx_area(&mut self) -> &mut [u8] {
         self.reset();
-        &mut self.buf[HEADROOM..]
+        &mut self.buf_mut()[HEADROOM..]
     }
 
     /// Sets the frame length after a read into [`Packet::rx_area`].
@@ -104,12 +198,14 @@ impl Packet {
 
     #[inline]
     pub fn data(&self) -> &[u8] {
-        &self.buf[self.start..self.start + self.len]
+        let (s, n) = (self.start, self.len);
+        &self.buf()[s..s + n]
     }
 
     #[inline]
     pub fn data_mut(&mut self) -> &mut [u8] {
-        &mut self.buf[self.start..self.start + self.len]
+        let (s, n) = (self.start, self.len);
+        &mut self.buf_mut()[s..s + n]
     }
 
     /// Free bytes in front of the frame.
@@ -127,7 +223,8 @@ impl Packet {
         }
         self.start -= n;
         self.len += n;
-        Some(&mut self.buf[self.start..self.start + n])
+        let s = self.start;
+        Some(&mut self.buf_mut()[s..s + n])
     }
 
     /// Removes `n` bytes from the front. Returns false (packet unchanged)
@@ -150,11 +247,11 @@ impl Packet {
             return None;
         }
         let old = self.start;
-        move_head(&mut self.buf[..], old, old - n, offset);
+        move_head(self.buf_mut(), old, old - n, offset);
         self.start -= n;
         self.len += n;
         let gap = self.start + offset;
-        Some(&mut self.buf[gap..gap + n])
+        Some(&mut self.buf_mut()[gap..gap + n])
     }
 
     /// Removes `n` bytes at `offset` by moving the first `offset` bytes
@@ -164,7 +261,7 @@ impl Packet {
             return false;
         }
         let old = self.start;
-        move_head(&mut self.buf[..], old, old + n, offset);
+        move_head(self.buf_mut(), old, old + n, offset);
         self.start += n;
         self.len -= n;
         true
@@ -191,6 +288,7 @@ impl std::fmt::Debug for Packet {
         f.debug_struct("Packet")
             .field("len", &self.len)
             .field("headroom", &self.start)
+            .field("lent", &self.is_lent())
             .field("meta", &self.meta)
             .finish()
     }
@@ -242,5 +340,42 @@ mod tests {
         assert!(p.remove_at(12, 4));
         assert_eq!(p.data(), &frame[..]);
         assert!(!p.remove_at(18, 4));
+    }
+
+    #[test]
+    fn a_lent_buffer_is_worked_in_and_given_back() {
+        let mut frame: Box<Buf> = Box::new([0u8; BUF_SIZE]);
+        frame[256..260].copy_from_slice(&[1, 2, 3, 4]);
+        let ptr = NonNull::from(&mut *frame);
+        let mut p = Packet::new();
+        p.fill(&[9; 8]);
+        // SAFETY: `frame` outlives the loan and is not touched until
+        // `take_lent` below.
+        assert!(unsafe { p.lend(ptr, 256, 4) });
+        // SAFETY: as above; a second loan is refused.
+        assert!(!unsafe { p.lend(ptr, 256, 4) });
+        assert!(p.is_lent());
+        assert_eq!(p.data(), &[1, 2, 3, 4]);
+        assert_eq!(p.headroom(), 256);
+        p.push_front(2).unwrap().copy_from_slice(&[7, 8]);
+        assert_eq!(p.take_lent(), Some(ptr));
+        assert!(!p.is_lent() && p.is_empty());
+        assert_eq!(p.take_lent(), None);
+        assert_eq!(&frame[254..260], &[7, 8, 1, 2, 3, 4]);
+        assert!(p.fill(&[5; 3]));
+        assert_eq!(p.data(), &[5; 3]);
+    }
+
+    #[test]
+    fn a_loan_out_of_range_is_refused() {
+        let mut frame: Box<Buf> = Box::new([0u8; BUF_SIZE]);
+        let ptr = NonNull::from(&mut *frame);
+        let mut p = Packet::new();
+        // SAFETY: nothing is lent when these fail; `frame` outlives `p`.
+        unsafe {
+            assert!(!p.lend(ptr, BUF_SIZE - 10, 11));
+            assert!(!p.lend(ptr, BUF_SIZE + 1, 0));
+        }
+        assert!(!p.is_lent());
     }
 }

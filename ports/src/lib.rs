@@ -2,8 +2,10 @@
 //!
 //! A port is opened into receive queues and one transmit half:
 //!
-//! - An [`RxQueue`] is owned by exactly one poll thread. `recv` copies frames
-//!   into the caller's batch; the batch owns them afterwards.
+//! - An [`RxQueue`] is owned by exactly one poll thread. `recv` puts frames
+//!   into the caller's batch: copied into its packets, or (AF_XDP) lent as
+//!   the packets' buffers, which the queue takes back in `release` once the
+//!   batch has been forwarded.
 //! - A [`TxQueue`] may be used by any poll thread, one at a time (the datapath
 //!   wraps it in a lock taken once per batch, not per packet). `send` copies
 //!   the frame; the caller keeps its packet. `flush` hands queued frames to the
@@ -26,6 +28,14 @@ pub trait RxQueue: Send {
     /// Receives up to `batch.room()` frames into `batch`. Returns how many
     /// were added. Never blocks.
     fn recv(&mut self, batch: &mut Batch) -> usize;
+
+    /// Takes back the buffers `recv` lent to `batch` (zero-copy receive).
+    /// Call it when the batch has been forwarded, before clearing it or
+    /// receiving into it again; until then the queue is short of those
+    /// buffers. A no-op for queues that copy.
+    fn release(&mut self, batch: &mut Batch) {
+        let _ = batch;
+    }
 
     /// A file descriptor that becomes readable when frames arrive, for the
     /// poll thread's idle sleep. `None` means the queue must be polled.

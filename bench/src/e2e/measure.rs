@@ -77,6 +77,8 @@ struct Marks {
 pub struct CpuUse {
     /// Poll-thread busy share from pmd/stats-show (vswitchd only).
     pub pmd_busy_pct: Option<f64>,
+    /// The same without the transmit system calls (`tx_cycles`).
+    pub pmd_busy_own_pct: Option<f64>,
     pub pmd_avg_batch: Option<f64>,
     pub pmd_ns_per_packet: Option<f64>,
     pub pmd_packets: Option<u64>,
@@ -132,6 +134,7 @@ impl Marks {
         };
         CpuUse {
             pmd_busy_pct: end.pmd.and_then(|p| p.busy_pct()),
+            pmd_busy_own_pct: end.pmd.and_then(|p| p.busy_own_pct()),
             pmd_avg_batch: end.pmd.and_then(|p| p.avg_batch()),
             pmd_ns_per_packet: end.pmd.and_then(|p| p.ns_per_packet()),
             pmd_packets: end.pmd.map(|p| p.packets),

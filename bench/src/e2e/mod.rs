@@ -367,8 +367,10 @@ fn traffic(
         );
         if u.cpu.pmd_busy_pct.is_some() {
             println!(
-                "           poll thread busy {} (avg batch {}), user {} + kernel {} of its core",
+                "           poll thread busy {} ({} outside TX system calls; avg batch {}), \
+                 user {} + kernel {} of its core",
                 pct(u.cpu.pmd_busy_pct),
+                pct(u.cpu.pmd_busy_own_pct),
                 u.cpu
                     .pmd_avg_batch
                     .map_or("-".into(), |b| format!("{b:.1}")),

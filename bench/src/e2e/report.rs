@@ -70,6 +70,11 @@ const METRICS: &[Metric] = &[
         get: |r| udp(r, |u| u.cpu.pmd_busy_pct),
     },
     Metric {
+        key: "udp_pmd_busy_own_pct",
+        label: "  … outside TX system calls (%)",
+        get: |r| udp(r, |u| u.cpu.pmd_busy_own_pct),
+    },
+    Metric {
         key: "udp_pmd_avg_batch",
         label: "  poll thread avg batch",
         get: |r| udp(r, |u| u.cpu.pmd_avg_batch),
@@ -250,6 +255,12 @@ impl Summary {
     pub fn targets(&self) -> Vec<Target> {
         let (vu, bu) = self.get("udp_delivered_mpps");
         let (busy, _) = self.get("udp_pmd_busy_pct");
+        let own = self
+            .get("udp_pmd_busy_own_pct")
+            .0
+            .map_or(String::new(), |o| {
+                format!(" ({o:.1}% outside TX system calls)")
+            });
         let (vt, bt) = self.get("tcp_gbps");
         let (vl, bl) = self.get("rtt_median_us");
         let (idle, _) = self.get("idle_cpu_pct");
@@ -260,7 +271,7 @@ impl Summary {
                 text: "UDP delivered >= bridge's, poll thread busy <= 50% of its core".into(),
                 got: match (both(vu, bu), busy) {
                     (Some((v, b)), Some(busy)) => format!(
-                        "{v:.3} vs {b:.3} Mpps ({:.2}x), busy {busy:.1}%",
+                        "{v:.3} vs {b:.3} Mpps ({:.2}x), busy {busy:.1}%{own}",
                         v / b.max(1e-9)
                     ),
                     _ => "not measured".into(),
@@ -371,6 +382,7 @@ fn share_json(s: &CpuShare) -> Value {
 fn cpu_json(c: &CpuUse) -> Value {
     Value::obj(vec![
         ("pmd_busy_pct", Value::num(c.pmd_busy_pct)),
+        ("pmd_busy_own_pct", Value::num(c.pmd_busy_own_pct)),
         ("pmd_avg_batch", Value::num(c.pmd_avg_batch)),
         ("pmd_busy_ns_per_packet", Value::num(c.pmd_ns_per_packet)),
         ("pmd_packets", Value::num(c.pmd_packets.map(|p| p as f64))),

@@ -17,16 +17,27 @@ use std::time::{Duration, Instant};
 pub struct PmdStats {
     pub packets: u64,
     pub batches: u64,
+    pub busy_cycles: u64,
+    pub idle_cycles: u64,
+    /// Part of `busy_cycles` in the transmit system calls.
+    pub tx_cycles: u64,
     pub busy_ns: u64,
-    pub idle_ns: u64,
     pub sleeps: u64,
 }
 
 impl PmdStats {
-    /// busy_ns / (busy_ns + idle_ns), in percent.
+    /// busy / (busy + idle) cycles, in percent.
     pub fn busy_pct(&self) -> Option<f64> {
-        let all = self.busy_ns + self.idle_ns;
-        (all > 0).then(|| 100.0 * self.busy_ns as f64 / all as f64)
+        let all = self.busy_cycles + self.idle_cycles;
+        (all > 0).then(|| 100.0 * self.busy_cycles as f64 / all as f64)
+    }
+
+    /// Busy cycles outside the transmit system calls, in percent of all:
+    /// the switch's own work (and its receive-side system calls).
+    pub fn busy_own_pct(&self) -> Option<f64> {
+        let all = self.busy_cycles + self.idle_cycles;
+        let own = self.busy_cycles.saturating_sub(self.tx_cycles);
+        (all > 0).then(|| 100.0 * own as f64 / all as f64)
     }
 
     pub fn avg_batch(&self) -> Option<f64> {
@@ -160,8 +171,10 @@ impl Vswitchd {
             let n = |k: &str| t.get(k).and_then(json::Value::as_f64).unwrap_or(0.0) as u64;
             s.packets += n("packets");
             s.batches += n("batches");
+            s.busy_cycles += n("busy_cycles");
+            s.idle_cycles += n("idle_cycles");
+            s.tx_cycles += n("tx_cycles");
             s.busy_ns += n("busy_ns");
-            s.idle_ns += n("idle_ns");
             s.sleeps += n("sleeps");
         }
         Ok(s)

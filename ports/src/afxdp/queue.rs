@@ -7,18 +7,20 @@
 //! disjoint (see `umem.rs`), and the only thing they share is the socket fd,
 //! on which concurrent `sendto`/`recvfrom`/`poll` are fine.
 //!
-//! Frame ownership: an RX frame is either on the fill ring, in the kernel, on
-//! the RX ring, or — only inside `recv` — being copied out; it goes back to
-//! the fill ring in the same call. A TX frame is on the free list, on the TX
-//! ring, in the kernel, or on the completion ring; `send`/`flush` move it
-//! back to the free list.
+//! Frame ownership: an RX frame is on the fill ring, in the kernel, on the
+//! RX ring, or lent to a packet of the poll thread's batch: `recv` makes
+//! each received frame a packet (no copy; the switch works on the frame
+//! where the kernel wrote it), and `release`, called once the batch has been
+//! forwarded, puts the frames back on the fill ring. A TX frame is on the
+//! free list, on the TX ring, in the kernel, or on the completion ring;
+//! `send`/`flush` move it back to the free list.
 
 use super::bpf::XdpAttachment;
 use super::ring::{ConsRing, ProdRing};
 use super::socket::{XskSocket, TX_FRAMES};
 use super::umem::{frame_base, FrameArea, FRAME_SIZE};
 use crate::{RxQueue, TxQueue};
-use pipeline::Batch;
+use pipeline::{Batch, Lender, HEADROOM};
 use std::io;
 use std::os::fd::RawFd;
 use std::sync::Arc;
@@ -33,6 +35,8 @@ pub(super) struct AfXdpRx {
     fill: ProdRing<u64>,
     rx: ConsRing<libc::xdp_desc>,
     frames: FrameArea,
+    /// Keeps `frames` mapped while packets are views of them.
+    lender: Lender,
     need_wakeup: bool,
     sock: Arc<XskSocket>,
     _attachment: Arc<XdpAttachment>,
@@ -50,10 +54,23 @@ impl AfXdpRx {
         AfXdpRx {
             fill,
             rx,
+            lender: frames.lender(),
             frames,
             need_wakeup,
             sock,
             _attachment: attachment,
+        }
+    }
+}
+
+impl AfXdpRx {
+    /// Submits frames pushed on the fill ring, waking the kernel if asked.
+    fn submit_fill(&mut self) {
+        self.fill.submit();
+        if self.need_wakeup && self.fill.needs_wakeup() {
+            // Copy mode never asks; a zero-copy driver would. Errors here
+            // only delay refilling until the next call.
+            let _ = self.sock.kick_rx();
         }
     }
 }
@@ -68,34 +85,66 @@ impl RxQueue for AfXdpRx {
         if n == 0 {
             return 0;
         }
-        // Each frame goes back to the fill ring at once. The fill ring has as
-        // many slots as there are RX frames, so it always has room for every
-        // frame the RX ring can hold; the `min` only guards that invariant.
-        let n = n.min(self.fill.free(n));
         let mut got = 0;
+        let mut refill = false;
         for i in 0..n {
             let Some(d) = self.rx.get(i) else { break };
-            // SAFETY: the descriptor came from the RX ring, so the kernel has
-            // handed this frame to us; it returns to the fill ring only after
-            // the copy, and the kernel sees it there only after `submit`.
+            let base = frame_base(d.addr);
+            let Some(frame) = self.frames.frame_ptr(base) else {
+                continue; // not one of ours: the kernel would not do that
+            };
+            let start = (d.addr - base) as usize;
+            // The kernel leaves XDP_PACKET_HEADROOM (256) in front of the
+            // frame, room for the headers the pipeline may push.
+            let lent = start >= HEADROOM && {
+                // SAFETY: the descriptor came off the RX ring, so the kernel
+                // has handed this frame to user space and will not touch it
+                // until it is back on the fill ring, which only `release`
+                // (or the fallback below) does. `self.lender` keeps the
+                // mapping alive while the batch holds the frame.
+                unsafe { batch.push_lent(frame, start, d.len as usize, &self.lender) }
+            };
+            if lent {
+                got += 1;
+                continue;
+            }
+            // Fallback: copy it out and give the frame straight back.
+            // SAFETY: as above; the frame goes back to the fill ring only
+            // after the copy.
             if let Some(bytes) = unsafe { self.frames.read(d.addr, d.len) } {
                 if batch.push_copy(bytes) {
                     got += 1;
                 }
             }
-            let base = frame_base(d.addr);
-            if self.frames.owns_frame(base) {
-                self.fill.push(base);
-            }
+            self.fill.push(base);
+            refill = true;
         }
         self.rx.release(n);
-        self.fill.submit();
-        if self.need_wakeup && self.fill.needs_wakeup() {
-            // Copy mode never asks; a zero-copy driver would. Errors here
-            // only delay refilling until the next call.
-            let _ = self.sock.kick_rx();
+        if refill {
+            self.submit_fill();
         }
         got
+    }
+
+    fn release(&mut self, batch: &mut Batch) {
+        if !batch.has_lent() {
+            return;
+        }
+        let (frames, fill) = (&self.frames, &mut self.fill);
+        let mut any = false;
+        batch.reclaim(|frame| match frames.frame_base_of(frame) {
+            // The fill ring has a slot for every RX frame, so there is
+            // always room for the frames this queue lent.
+            Some(base) => {
+                fill.push(base);
+                any = true;
+                true
+            }
+            None => false,
+        });
+        if any {
+            self.submit_fill();
+        }
     }
 
     fn kernel_drops(&self) -> u64 {

@@ -12,6 +12,7 @@
 //! half of a port, so the two halves can run on different threads without
 //! sharing a byte of packet memory.
 
+use pipeline::{Buf, Lender};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::ptr::NonNull;
@@ -20,6 +21,9 @@ use std::sync::Arc;
 /// Size of one UMEM frame (chunk). Aligned mode needs a power of two in
 /// 2048..=PAGE_SIZE; 4096 holds any frame a veth with native XDP can carry.
 pub(super) const FRAME_SIZE: u32 = 4096;
+
+// A frame is lent to a packet as a whole packet buffer.
+const _: () = assert!(FRAME_SIZE as usize == std::mem::size_of::<Buf>());
 
 /// An owned memory mapping, unmapped on drop.
 pub(super) struct Mmap {
@@ -171,6 +175,34 @@ impl FrameArea {
         base >= self.start && base < self.end && base == frame_base(base)
     }
 
+    /// The frame starting at UMEM offset `base`, as a packet buffer, or
+    /// `None` when `base` is not the start of a frame of this area.
+    #[inline]
+    pub(super) fn frame_ptr(&self, base: u64) -> Option<NonNull<Buf>> {
+        if !self.owns_frame(base) {
+            return None;
+        }
+        // SAFETY: `base` is a frame start inside the mapping (checked
+        // above), so the pointer is in bounds and not null. Creating it
+        // touches no memory; whoever uses it answers for the access.
+        let p = unsafe { self.map.as_ptr().add(base as usize) };
+        NonNull::new(p.cast::<Buf>())
+    }
+
+    /// The UMEM offset of a frame handed out by [`FrameArea::frame_ptr`],
+    /// or `None` when `frame` is not one of this area's frames.
+    #[inline]
+    pub(super) fn frame_base_of(&self, frame: NonNull<Buf>) -> Option<u64> {
+        let off = (frame.as_ptr() as usize).checked_sub(self.map.as_ptr() as usize)? as u64;
+        self.owns_frame(off).then_some(off)
+    }
+
+    /// A handle that keeps this area's memory mapped, for packets that are
+    /// views of its frames.
+    pub(super) fn lender(&self) -> Lender {
+        self.map.clone()
+    }
+
     /// Checks that `addr..addr+len` lies inside one frame of this area.
     #[inline]
     fn check(&self, addr: u64, len: usize) -> bool {
@@ -260,5 +292,27 @@ mod tests {
             assert!(u.rx.read(4096 + 4000, 96).is_some());
             assert!(u.rx.read(4096 + 4000, 97).is_none());
         }
+    }
+
+    #[test]
+    fn frame_pointers_map_back_to_their_offsets() {
+        let u = Umem::allocate(UmemLayout {
+            rx_frames: 2,
+            tx_frames: 2,
+        })
+        .unwrap();
+        let f = u.rx.frame_ptr(4096).unwrap();
+        assert_eq!(u.rx.frame_base_of(f), Some(4096));
+        assert!(u.rx.frame_ptr(8192).is_none(), "a TX frame");
+        assert!(u.rx.frame_ptr(100).is_none(), "not a frame start");
+        let tx = u.tx.frame_ptr(8192).unwrap();
+        assert_eq!(u.rx.frame_base_of(tx), None);
+        let other = Umem::allocate(UmemLayout {
+            rx_frames: 2,
+            tx_frames: 0,
+        })
+        .unwrap();
+        let foreign = other.rx.frame_ptr(0).unwrap();
+        assert_eq!(u.rx.frame_base_of(foreign), None);
     }
 }

@@ -131,14 +131,16 @@ fn recv_frame(port: &mut crate::OpenPort, test: u8, seq: u8) -> Option<Vec<u8>> 
     let deadline = Instant::now() + Duration::from_secs(2);
     while Instant::now() < deadline {
         for q in port.rxqs.iter_mut() {
-            batch.clear();
             q.recv(&mut batch);
-            if let Some(p) = batch
+            let found = batch
                 .packets()
                 .iter()
                 .find(|p| seq_of(p.data(), test) == Some(seq))
-            {
-                return Some(p.data().to_vec());
+                .map(|p| p.data().to_vec());
+            q.release(&mut batch);
+            batch.clear();
+            if found.is_some() {
+                return found;
             }
         }
     }

@@ -188,9 +188,31 @@ pub fn pmd_stats(rt: &Runtime) -> Output {
             "  batches: {} (avg {:.1} packets)",
             r.batches, r.avg_batch
         );
-        let _ = writeln!(t, "  busy: {} ns ({:.1} %)", r.busy_ns, r.busy_pct);
-        let _ = writeln!(t, "  idle: {} ns", r.idle_ns);
-        let _ = writeln!(t, "  ns per packet: {:.1}", r.ns_per_packet);
+        let total = (r.busy_cycles + r.idle_cycles).max(1) as f64;
+        let _ = writeln!(
+            t,
+            "  idle cycles: {} ({:.2} %)",
+            r.idle_cycles,
+            100.0 * r.idle_cycles as f64 / total
+        );
+        let _ = writeln!(
+            t,
+            "  processing cycles: {} ({:.2} %)",
+            r.busy_cycles, r.busy_pct
+        );
+        let _ = writeln!(
+            t,
+            "    of which in transmit system calls: {} ({:.2} % of processing)",
+            r.tx_cycles, r.tx_pct_of_busy
+        );
+        let _ = writeln!(t, "  avg cycles per packet: {:.1}", r.cycles_per_packet);
+        let _ = writeln!(
+            t,
+            "  avg processing cycles per packet: {:.1} ({:.1} ns at {:.3} GHz)",
+            r.busy_cycles_per_packet,
+            r.ns_per_packet,
+            r.cycles_hz / 1e9
+        );
         let _ = writeln!(t, "  idle sleeps: {}", r.sleeps);
     }
     Output {

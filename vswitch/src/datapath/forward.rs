@@ -2,7 +2,7 @@
 //! output port (VPP's `nexts[]`), then hand each group to its port's
 //! transmit half, locking each output port once per batch.
 
-use super::{PortRef, Snapshot};
+use super::{cycles, PortRef, Snapshot};
 use pipeline::l2::{self, Ingress};
 use pipeline::vlan::{self, Egress};
 use pipeline::{Batch, DropReason, PortNo, Verdict, BATCH_SIZE};
@@ -59,6 +59,10 @@ pub struct Forwarder {
     flood: Group,
     /// Output ports with frames still waiting for the kernel.
     pending: Vec<PortNo>,
+    /// Cycles spent handing frames to the kernel (`TxQueue::flush`: the
+    /// AF_XDP TX kick and what the kernel does inside it), since the last
+    /// `take_tx_cycles`.
+    tx_cycles: u64,
 }
 
 impl Default for Forwarder {
@@ -75,6 +79,7 @@ impl Forwarder {
             ngroups: 0,
             flood: Group::EMPTY,
             pending: Vec::with_capacity(64),
+            tx_cycles: 0,
         }
     }
 
@@ -203,7 +208,9 @@ impl Forwarder {
                 vlan::pop_tag(pkt);
             }
         }
+        let t0 = cycles::now();
         tx.flush();
+        self.tx_cycles += cycles::now().wrapping_sub(t0);
         let pending = tx.pending();
         out.stats.add_tx_locked(sent, bytes);
         drop(tx);
@@ -225,6 +232,7 @@ impl Forwarder {
 
     /// Kicks the transmit halves that still have frames outstanding.
     pub fn flush_pending(&mut self, snap: &Snapshot) {
+        let t0 = cycles::now();
         self.pending.retain(|&p| {
             let Some(port) = snap.port(p) else {
                 return false;
@@ -233,5 +241,11 @@ impl Forwarder {
             tx.flush();
             tx.pending()
         });
+        self.tx_cycles += cycles::now().wrapping_sub(t0);
+    }
+
+    /// Cycles spent in `TxQueue::flush` since the last call.
+    pub fn take_tx_cycles(&mut self) -> u64 {
+        std::mem::take(&mut self.tx_cycles)
     }
 }

@@ -3,6 +3,7 @@
 //! batches, plus the forwarding step that joins the pipeline stages to the
 //! ports' transmit halves.
 
+pub mod cycles;
 pub mod forward;
 pub mod pmd;
 pub mod stats;

@@ -12,6 +12,7 @@
 //! enough (default 20 ms) that request/response traffic never waits for a
 //! wake-up, and short enough that an idle switch costs next to nothing.
 
+use super::cycles::{self, Calibration};
 use super::forward::Forwarder;
 use super::Snapshot;
 use crossbeam_channel::{Receiver, Sender};
@@ -62,10 +63,15 @@ pub enum Command {
 pub struct PmdStats {
     pub packets: AtomicU64,
     pub batches: AtomicU64,
-    pub busy_ns: AtomicU64,
-    pub idle_ns: AtomicU64,
+    /// Cycles (see `cycles`) of loop iterations that received or sent.
+    pub busy_cycles: AtomicU64,
+    /// The part of `busy_cycles` spent handing frames to the kernel.
+    pub tx_cycles: AtomicU64,
+    /// Cycles of iterations that found nothing, and of idle sleeps.
+    pub idle_cycles: AtomicU64,
     pub sleeps: AtomicU64,
     pub rxqs: Mutex<Vec<(String, usize)>>,
+    pub calibration: Calibration,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -75,9 +81,24 @@ pub struct PmdReport {
     pub packets: u64,
     pub batches: u64,
     pub avg_batch: f64,
+    pub busy_cycles: u64,
+    pub idle_cycles: u64,
+    /// Part of `busy_cycles` spent in `TxQueue::flush` (for AF_XDP the
+    /// `sendto()` kick, inside which the kernel builds the skb, transmits
+    /// it and often runs the receiver's stack).
+    pub tx_cycles: u64,
+    /// Counter ticks per second (the TSC's rate on x86_64).
+    pub cycles_hz: f64,
+    pub busy_pct: f64,
+    /// `tx_cycles` in percent of `busy_cycles`.
+    pub tx_pct_of_busy: f64,
+    /// All cycles (busy and idle) per packet received.
+    pub cycles_per_packet: f64,
+    /// Busy cycles per packet received.
+    pub busy_cycles_per_packet: f64,
+    /// The same figures in nanoseconds.
     pub busy_ns: u64,
     pub idle_ns: u64,
-    pub busy_pct: f64,
     pub ns_per_packet: f64,
     pub sleeps: u64,
     pub rxqs: Vec<String>,
@@ -173,8 +194,10 @@ impl Pmd {
         let s = &self.stats;
         let packets = s.packets.load(Relaxed);
         let batches = s.batches.load(Relaxed);
-        let busy = s.busy_ns.load(Relaxed);
-        let idle = s.idle_ns.load(Relaxed);
+        let busy = s.busy_cycles.load(Relaxed);
+        let idle = s.idle_cycles.load(Relaxed);
+        let tx = s.tx_cycles.load(Relaxed);
+        let cal = &s.calibration;
         let rxqs = s
             .rxqs
             .lock()
@@ -188,10 +211,17 @@ impl Pmd {
             packets,
             batches,
             avg_batch: ratio(packets, batches),
-            busy_ns: busy,
-            idle_ns: idle,
+            busy_cycles: busy,
+            idle_cycles: idle,
+            tx_cycles: tx,
+            cycles_hz: cal.hz(),
             busy_pct: 100.0 * ratio(busy, busy + idle),
-            ns_per_packet: ratio(busy, packets),
+            tx_pct_of_busy: 100.0 * ratio(tx, busy),
+            cycles_per_packet: ratio(busy + idle, packets),
+            busy_cycles_per_packet: ratio(busy, packets),
+            busy_ns: cal.to_ns(busy),
+            idle_ns: cal.to_ns(idle),
+            ns_per_packet: ratio(cal.to_ns(busy), packets),
             sleeps: s.sleeps.load(Relaxed),
             rxqs,
         }
@@ -206,8 +236,9 @@ impl Pmd {
         for c in [
             &self.stats.packets,
             &self.stats.batches,
-            &self.stats.busy_ns,
-            &self.stats.idle_ns,
+            &self.stats.busy_cycles,
+            &self.stats.tx_cycles,
+            &self.stats.idle_cycles,
             &self.stats.sleeps,
         ] {
             c.store(0, Relaxed);
@@ -287,8 +318,9 @@ struct Worker {
 struct Local {
     packets: u64,
     batches: u64,
-    busy_ns: u64,
-    idle_ns: u64,
+    busy_cycles: u64,
+    tx_cycles: u64,
+    idle_cycles: u64,
     sleeps: u64,
 }
 
@@ -353,6 +385,7 @@ impl Worker {
             }
 
             let start = Instant::now();
+            let c0 = cycles::now();
             let now_ms = self.clock.ms_at(start);
             let mut got = 0usize;
             iteration = iteration.wrapping_add(1);
@@ -366,32 +399,37 @@ impl Worker {
                 q.hot = n > 0;
                 if n > 0 {
                     fwd.process(&snap, q.port_no, &mut batch, now_ms);
+                    q.rxq.release(&mut batch);
                     batch.clear();
                     got += n;
                     local.batches += 1;
                 }
             }
-            if fwd.has_pending() {
+            let kicked = fwd.has_pending();
+            if kicked {
                 fwd.flush_pending(&snap);
             }
-            let spent = start.elapsed().as_nanos() as u64;
-            if got > 0 {
+            let spent = cycles::now().wrapping_sub(c0);
+            if got > 0 || kicked {
                 local.packets += got as u64;
-                local.busy_ns += spent;
-                last_rx = start;
+                local.busy_cycles += spent;
+                local.tx_cycles += fwd.take_tx_cycles();
+                if got > 0 {
+                    last_rx = start;
+                }
             } else {
-                local.idle_ns += spent;
-                if !fwd.has_pending() && start.duration_since(last_rx) > self.idle.spin {
+                local.idle_cycles += spent;
+                if start.duration_since(last_rx) > self.idle.spin {
                     if pollfds_stale {
                         sleep_timeout = self.build_pollfds(&rxqs, &mut pollfds);
                         pollfds_stale = false;
                     }
                     self.publish(&mut local);
-                    let slept = Instant::now();
+                    let slept = cycles::now();
                     self.sleep(&mut pollfds, sleep_timeout);
                     woke = true;
                     local.sleeps += 1;
-                    local.idle_ns += slept.elapsed().as_nanos() as u64;
+                    local.idle_cycles += cycles::now().wrapping_sub(slept);
                 }
             }
             if start.duration_since(last_publish) > Duration::from_millis(100) {
@@ -413,8 +451,9 @@ impl Worker {
         let s = &self.stats;
         s.packets.fetch_add(l.packets, Relaxed);
         s.batches.fetch_add(l.batches, Relaxed);
-        s.busy_ns.fetch_add(l.busy_ns, Relaxed);
-        s.idle_ns.fetch_add(l.idle_ns, Relaxed);
+        s.busy_cycles.fetch_add(l.busy_cycles, Relaxed);
+        s.tx_cycles.fetch_add(l.tx_cycles, Relaxed);
+        s.idle_cycles.fetch_add(l.idle_cycles, Relaxed);
         s.sleeps.fetch_add(l.sleeps, Relaxed);
         *l = Local::default();
     }
