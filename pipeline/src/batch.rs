@@ -154,8 +154,15 @@ impl Batch {
         if self.lent == 0 {
             return;
         }
+        // Loans fill the slots from the front, so the scan usually ends
+        // after the batch's last packet.
+        let mut left = self.lent;
         for p in self.pkts.iter_mut() {
+            if left == 0 {
+                break;
+            }
             if let Some(frame) = p.lent() {
+                left -= 1;
                 if take(frame) {
                     p.take_lent();
                     self.lent -= 1;
