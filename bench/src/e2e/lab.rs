@@ -9,7 +9,11 @@
 //!  eth1 10.250.0.1  ==  e2ePIDa  [switch]  e2ePIDb  ==  eth1 10.250.0.2
 //!  (trafgen, iperf3 -c,                            (nft drops UDP port 9,
 //!   ping)                                           iperf3 -s)
+//!  direct 10.250.1.1  ==========================  direct 10.250.1.2
 //! ```
+//!
+//! The `direct` veth joins the namespaces with no switch at all: pings over
+//! it give this machine's latency floor, for reference.
 
 use super::cmd::{self, ip, netns_ok};
 use super::sys;
@@ -18,6 +22,10 @@ use std::path::{Path, PathBuf};
 
 /// Name of the veth end inside both namespaces.
 pub const DEV: &str = "eth1";
+/// The veth joining the namespaces directly (both ends have this name).
+pub const DIRECT: &str = "direct";
+/// B's address on the direct veth (A is 10.250.1.1).
+pub const DIRECT_IP_B: &str = "10.250.1.2";
 /// UDP destination port the generator sends to and B's nft rule drops.
 pub const UDP_PORT: u16 = 9;
 const NFT_TABLE: &str = "e2e";
@@ -113,9 +121,25 @@ impl Lab {
                 "permanent",
             ])?;
         }
+        lab.add_direct_link()?;
         lab.install_drop_rule()?;
         lab.write_trafgen_config()?;
         Ok(lab)
+    }
+
+    /// The switchless veth between A and B (removed with the namespaces),
+    /// with the same offloads off as the switched path.
+    fn add_direct_link(&self) -> Result<(), String> {
+        ip(&[
+            "link", "add", DIRECT, "netns", &self.ns_a, "type", "veth", "peer", "name", DIRECT,
+            "netns", &self.ns_b,
+        ])?;
+        for (ns, addr) in [(&self.ns_a, "10.250.1.1/24"), (&self.ns_b, "10.250.1.2/24")] {
+            offloads_off(Some(ns), DIRECT)?;
+            ip(&["-n", ns, "addr", "add", addr, "dev", DIRECT])?;
+            ip(&["-n", ns, "link", "set", DIRECT, "up"])?;
+        }
+        Ok(())
     }
 
     /// B drops the generator's frames at ingress (netdev hook), before its

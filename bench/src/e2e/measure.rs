@@ -395,6 +395,18 @@ pub fn ping(
     count: usize,
     background: bool,
 ) -> Result<Ping, String> {
+    ping_to(lab, lab.ip_b, under, cpus, count, background)
+}
+
+/// As [`ping`], to `dst` (B's address on one of its links).
+pub fn ping_to(
+    lab: &Lab,
+    dst: &str,
+    under: Under,
+    cpus: Cpus,
+    count: usize,
+    background: bool,
+) -> Result<Ping, String> {
     let c = count.to_string();
     let run_secs = count as f64 * 0.01;
     let stream = if background {
@@ -437,7 +449,7 @@ pub fn ping(
             &lab.ns_a,
             Some(cpus.gen),
             "ping",
-            &["-n", "-i", "0.01", "-W", "1", "-c", &c, lab.ip_b],
+            &["-n", "-i", "0.01", "-W", "1", "-c", &c, dst],
         ),
         Duration::from_secs_f64(run_secs + 15.0),
     )?;

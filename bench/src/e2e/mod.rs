@@ -23,7 +23,7 @@ pub mod sys;
 pub mod tools;
 
 use json::Value;
-use lab::Lab;
+use lab::{Lab, DIRECT_IP_B};
 use measure::Under;
 use options::{Only, Options};
 use report::{Rep, Summary, SwitchRun};
@@ -332,6 +332,14 @@ fn run_bridge(o: &Options, lab: &Lab, perf: Option<&Path>) -> Result<SwitchRun, 
         p.median_us, p.p99_us
     );
     r.ping_no_rps = Some(p);
+    // No switch at all: the direct veth, this machine's floor.
+    measure::ping_to(lab, DIRECT_IP_B, Under::Bridge, o.cpus, 20, false)?; // ARP
+    let p = measure::ping_to(lab, DIRECT_IP_B, Under::Bridge, o.cpus, o.ping_count, false)?;
+    println!(
+        "  (none)   ping over a direct veth, no switch: median {:.0} us, p99 {:.0} us",
+        p.median_us, p.p99_us
+    );
+    r.ping_direct = Some(p);
     Ok(r)
 }
 
@@ -438,6 +446,7 @@ fn traffic(
         ping,
         ping_loaded: loaded,
         ping_no_rps: None,
+        ping_direct: None,
         idle: None,
     })
 }

@@ -18,6 +18,9 @@ pub struct SwitchRun {
     pub ping_loaded: Ping,
     /// The bridge's latency with RPS off (its default configuration).
     pub ping_no_rps: Option<Ping>,
+    /// Over the direct veth between the namespaces (measured with the
+    /// bridge's run): no switch at all.
+    pub ping_direct: Option<Ping>,
     pub idle: Option<Idle>,
 }
 
@@ -179,6 +182,16 @@ const METRICS: &[Metric] = &[
         get: |r| r.ping_no_rps.as_ref().map(|p| p.p99_us),
     },
     Metric {
+        key: "rtt_median_direct_us",
+        label: "  no switch (direct veth): median (us)",
+        get: |r| r.ping_direct.as_ref().map(|p| p.median_us),
+    },
+    Metric {
+        key: "rtt_p99_direct_us",
+        label: "  no switch (direct veth): p99 (us)",
+        get: |r| r.ping_direct.as_ref().map(|p| p.p99_us),
+    },
+    Metric {
         key: "idle_cpu_pct",
         label: "idle CPU, daemon (% of a core)",
         get: |r| r.idle.as_ref().map(|i| i.daemon_pct),
@@ -264,6 +277,7 @@ impl Summary {
         let (vt, bt) = self.get("tcp_gbps");
         let (vl, bl) = self.get("rtt_median_us");
         let (idle, _) = self.get("idle_cpu_pct");
+        let (_, floor) = self.get("rtt_median_direct_us");
         let both = |a: Option<f64>, b: Option<f64>| a.zip(b);
         vec![
             Target {
@@ -293,7 +307,15 @@ impl Summary {
                 name: "latency",
                 text: "ping RTT median <= 0.7x bridge".into(),
                 got: both(vl, bl).map_or("not measured".into(), |(v, b)| {
-                    format!("{v:.0} vs {b:.0} us ({:.2}x)", v / b.max(1e-9))
+                    // What each switch adds to the no-switch floor.
+                    let added = floor.map_or(String::new(), |f| {
+                        format!(
+                            "; above the {f:.0} us no-switch floor: {:.0} vs {:.0} us",
+                            v - f,
+                            b - f
+                        )
+                    });
+                    format!("{v:.0} vs {b:.0} us ({:.2}x){added}", v / b.max(1e-9))
                 }),
                 pass: both(vl, bl).map(|(v, b)| v <= 0.7 * b),
             },
@@ -451,6 +473,10 @@ fn run_json(r: &SwitchRun) -> Value {
         (
             "ping_no_rps",
             r.ping_no_rps.as_ref().map_or(Value::Null, ping_json),
+        ),
+        (
+            "ping_direct",
+            r.ping_direct.as_ref().map_or(Value::Null, ping_json),
         ),
         (
             "idle",
