@@ -129,6 +129,26 @@ impl Packet {
         true
     }
 
+    /// Replaces the lent buffer with `frame`, another buffer of the same
+    /// lender, and leaves the packet empty. For a transmit path that takes
+    /// the packet's buffer (zero-copy send) and gives the lender another in
+    /// exchange. Returns the buffer taken, or `None` (nothing changed) when
+    /// nothing was lent.
+    ///
+    /// # Safety
+    /// As for [`Packet::lend`], for `frame`; it must lie in the same memory
+    /// as the buffer it replaces, so that what keeps that memory alive (the
+    /// batch's lender handle) keeps `frame` alive too.
+    #[inline]
+    pub unsafe fn swap_lent(&mut self, frame: NonNull<Buf>) -> Option<NonNull<Buf>> {
+        let taken = self.lent()?;
+        self.buf = frame;
+        self.start = HEADROOM;
+        self.len = 0;
+        self.meta = Meta::default();
+        Some(taken)
+    }
+
     /// True while the packet works in a lent buffer.
     #[inline]
     pub fn is_lent(&self) -> bool {
@@ -364,6 +384,24 @@ mod tests {
         assert_eq!(&frame[254..260], &[7, 8, 1, 2, 3, 4]);
         assert!(p.fill(&[5; 3]));
         assert_eq!(p.data(), &[5; 3]);
+    }
+
+    #[test]
+    fn a_sent_buffer_is_swapped_for_another() {
+        let mut frames: Box<[Buf; 2]> = Box::new([[0u8; BUF_SIZE]; 2]);
+        let [a, b] = frames.each_mut().map(NonNull::from);
+        let mut p = Packet::new();
+        // SAFETY: nothing is lent, so nothing is swapped.
+        assert_eq!(unsafe { p.swap_lent(b) }, None);
+        assert!(!p.is_lent());
+        // SAFETY: both buffers live in `frames`, which outlives `p`'s use of
+        // them and is not touched meanwhile.
+        unsafe {
+            assert!(p.lend(a, 256, 60));
+            assert_eq!(p.swap_lent(b), Some(a));
+        }
+        assert!(p.is_lent() && p.is_empty());
+        assert_eq!(p.take_lent(), Some(b));
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub mod memory;
 pub mod netdev;
 pub mod tap;
 
-use pipeline::Batch;
+use pipeline::{Batch, Packet};
 use std::os::fd::RawFd;
 
 pub trait RxQueue: Send {
@@ -61,6 +61,14 @@ pub trait TxQueue: Send {
     /// Queues one frame. Returns false when it could not be queued (ring full
     /// or frame too large); the caller counts it as a tx drop.
     fn send(&mut self, frame: &[u8]) -> bool;
+
+    /// Queues `pkt`, which the caller is done with: a backend may take the
+    /// packet's buffer instead of copying it (AF_XDP ports of one
+    /// `UmemPool` region), leaving the packet empty. Returns false as
+    /// `send` does.
+    fn send_packet(&mut self, pkt: &mut Packet) -> bool {
+        self.send(pkt.data())
+    }
 
     /// Pushes queued frames to the kernel and reclaims completed buffers.
     fn flush(&mut self);

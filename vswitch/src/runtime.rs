@@ -13,6 +13,7 @@ use crate::datapath::{DpBridge, DpPort, PortRef, Snapshot};
 use pipeline::mac_table::FdbEntry;
 use pipeline::vlan::{VlanMode, VlanPort};
 use pipeline::{MacTable, PortNo};
+use ports::afxdp::UmemPool;
 use ports::{OpenPort, PortError, PortStatus};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -68,6 +69,9 @@ pub struct Runtime {
     ports: BTreeMap<String, PortRt>,
     /// Receive queues assigned to each poll thread (for balancing).
     pmd_load: Vec<usize>,
+    /// Packet memory of the AF_XDP ports: frames move between ports of a
+    /// region without a copy.
+    umem_pool: UmemPool,
 }
 
 impl Runtime {
@@ -83,6 +87,7 @@ impl Runtime {
             clock,
             bridges: BTreeMap::new(),
             ports: BTreeMap::new(),
+            umem_pool: UmemPool::new(),
         })
     }
 
@@ -341,7 +346,7 @@ impl Runtime {
             return false;
         };
         let (port_no, spec, stats) = (p.port_no, p.spec.clone(), p.stats.clone());
-        let result = open_port(name, &spec);
+        let result = open_port(name, &spec, &self.umem_pool);
         let Some(p) = self.ports.get_mut(name) else {
             return false;
         };
@@ -479,7 +484,7 @@ fn desired_ports(cfg: &Config) -> BTreeMap<String, OpenSpec> {
     out
 }
 
-fn open_port(name: &str, spec: &OpenSpec) -> Result<OpenPort, PortError> {
+fn open_port(name: &str, spec: &OpenSpec, pool: &UmemPool) -> Result<OpenPort, PortError> {
     use ports::afxdp::{self, XdpMode};
     let mode = || -> XdpMode { spec.xdp_mode.parse().unwrap_or(XdpMode::BestEffort) };
     match spec.kind.as_str() {
@@ -496,8 +501,8 @@ fn open_port(name: &str, spec: &OpenSpec) -> Result<OpenPort, PortError> {
         }
         "tap" => ports::tap::create(name, false),
         "afpacket" => ports::afpacket::open(name, None),
-        "afxdp" => afxdp::open(name, mode()),
-        _ => match afxdp::open(name, mode()) {
+        "afxdp" => afxdp::open_pooled(name, mode(), pool),
+        _ => match afxdp::open_pooled(name, mode(), pool) {
             Ok(p) => Ok(p),
             Err(e) if e.is_missing_device() => Err(e),
             Err(e) => ports::afpacket::open(name, Some(format!("AF_XDP failed: {e}"))),

@@ -6,8 +6,13 @@
 //!
 //! - Copy mode only (`XDP_COPY`): veth has no zero-copy support, and copy
 //!   mode works on every driver.
-//! - One UMEM per socket: 2048 RX frames of 4 KiB (8 MiB) per queue, plus
-//!   2048 TX frames (another 8 MiB) on queue 0. The kernel pins this memory.
+//! - 2048 RX frames of 4 KiB (8 MiB) per queue, plus 2048 TX frames
+//!   (another 8 MiB) on queue 0, in a UMEM of the socket's own ([`open`]) or
+//!   in a region of a [`UmemPool`] shared with other ports
+//!   ([`open_pooled`]), between which frames then move without a copy. The
+//!   kernel pins this memory.
+//! - Received frames are not copied: packets are views of the UMEM frames,
+//!   and the queue takes them back after the batch (`RxQueue::release`).
 //! - The program is attached through a BPF link: dropping the [`OpenPort`]
 //!   (all its halves) or the process dying detaches it.
 //! - In native mode the program also writes back VLAN tags that the driver
@@ -21,8 +26,8 @@
 //!
 //! Layout: `bpf` (program, map, link), `vlan_prog` (the VLAN-restoring
 //! program), `btf` (finds its kfunc), `socket` (one socket and its setup),
-//! `ring` (the shared rings), `umem` (packet memory and mappings), `queue`
-//! (the data path). Unsafe code is allowed only in `bpf`, `socket`, `ring`,
+//! `ring` (the shared rings), `umem` (packet memory and mappings), `pool`
+//! (regions shared by ports), `queue` (the data path). Unsafe code is allowed only in `bpf`, `socket`, `ring`,
 //! `umem` and `queue` (and `testnet`, the tests' raw-socket helpers); this
 //! file denies it.
 //!
@@ -36,6 +41,7 @@
 #[allow(unsafe_code)]
 mod bpf;
 mod btf;
+mod pool;
 #[allow(unsafe_code)]
 mod queue;
 #[allow(unsafe_code)]
@@ -58,6 +64,7 @@ use crate::{netdev, OpenPort, PortError, PortStatus, RxQueue};
 use bpf::{
     Link, LoadError, Program, XdpAttachment, XskMap, XDP_FLAGS_DRV_MODE, XDP_FLAGS_SKB_MODE,
 };
+pub use pool::UmemPool;
 use queue::{AfXdpRx, AfXdpTx};
 use std::fmt;
 use std::io;
@@ -129,6 +136,16 @@ impl FromStr for XdpMode {
 /// step that failed. A missing device gives an error whose
 /// [`PortError::is_missing_device`] is true.
 pub fn open(ifname: &str, mode: XdpMode) -> Result<OpenPort, PortError> {
+    open_in(ifname, mode, None)
+}
+
+/// As [`open`], with the sockets' packet memory taken from `pool`: frames
+/// then move to and from the other ports of the pool without a copy.
+pub fn open_pooled(ifname: &str, mode: XdpMode, pool: &UmemPool) -> Result<OpenPort, PortError> {
+    open_in(ifname, mode, Some(pool))
+}
+
+fn open_in(ifname: &str, mode: XdpMode, pool: Option<&UmemPool>) -> Result<OpenPort, PortError> {
     let fail = |what: String| move |e: io::Error| PortError::new(ifname, what, e);
 
     let ifindex = netdev::ifindex(ifname).map_err(fail("looking up the interface".into()))?;
@@ -149,7 +166,7 @@ pub fn open(ifname: &str, mode: XdpMode) -> Result<OpenPort, PortError> {
 
     let mut xsks = Vec::with_capacity(queues as usize);
     for q in 0..queues {
-        let x = socket::create(ifindex, q, q == 0).map_err(|e| {
+        let x = socket::create(ifindex, q, q == 0, pool).map_err(|e| {
             let what = format!("{}{}", e.step, hint(&e.source, Step::Socket));
             PortError::new(ifname, what, e.source)
         })?;
@@ -175,7 +192,7 @@ pub fn open(ifname: &str, mode: XdpMode) -> Result<OpenPort, PortError> {
                 rings.tx,
                 rings.comp,
                 x.umem.tx,
-                x.layout.tx_addrs(),
+                x.layout.tx_addrs(x.umem.first),
                 x.sock.clone(),
                 attachment.clone(),
             ));

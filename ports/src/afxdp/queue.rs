@@ -7,20 +7,26 @@
 //! disjoint (see `umem.rs`), and the only thing they share is the socket fd,
 //! on which concurrent `sendto`/`recvfrom`/`poll` are fine.
 //!
-//! Frame ownership: an RX frame is on the fill ring, in the kernel, on the
-//! RX ring, or lent to a packet of the poll thread's batch: `recv` makes
-//! each received frame a packet (no copy; the switch works on the frame
-//! where the kernel wrote it), and `release`, called once the batch has been
-//! forwarded, puts the frames back on the fill ring. A TX frame is on the
-//! free list, on the TX ring, in the kernel, or on the completion ring;
-//! `send`/`flush` move it back to the free list.
+//! Frame ownership: every frame has one owner at a time. An RX frame is on
+//! the fill ring, in the kernel, on the RX ring, or lent to a packet of the
+//! poll thread's batch: `recv` makes each received frame a packet (no copy;
+//! the switch works on the frame where the kernel wrote it), and `release`,
+//! called once the batch has been forwarded, puts the frames back on the
+//! fill ring. A TX frame is on the free list, on the TX ring, in the kernel,
+//! or on the completion ring; `send`/`flush` move it back to the free list.
+//!
+//! Zero-copy transmit (sockets of one pool region, whose RX and TX areas
+//! are the whole region): `send_packet` puts the packet's lent frame itself
+//! on the TX ring and lends the packet a frame from the free list in
+//! exchange, which the receiving queue then puts on its fill ring. Each
+//! queue keeps its number of frames; the frames themselves travel.
 
 use super::bpf::XdpAttachment;
 use super::ring::{ConsRing, ProdRing};
 use super::socket::{XskSocket, TX_FRAMES};
 use super::umem::{frame_base, FrameArea, FRAME_SIZE};
 use crate::{RxQueue, TxQueue};
-use pipeline::{Batch, Lender, HEADROOM};
+use pipeline::{Batch, Lender, Packet, HEADROOM};
 use std::io;
 use std::os::fd::RawFd;
 use std::sync::Arc;
@@ -215,37 +221,84 @@ fn is_transient(e: &io::Error) -> bool {
     )
 }
 
-impl TxQueue for AfXdpTx {
-    fn send(&mut self, frame: &[u8]) -> bool {
-        if frame.is_empty() || frame.len() > FRAME_SIZE as usize {
-            return false;
-        }
+impl AfXdpTx {
+    /// A free TX frame with a slot for it on the TX ring, reaping
+    /// completions if the free list is empty.
+    fn take_free(&mut self) -> Option<u64> {
         if self.free.is_empty() {
             self.reap();
         }
         if self.tx.free(1) == 0 {
+            return None;
+        }
+        self.free.pop()
+    }
+
+    /// Puts `len` bytes at UMEM offset `addr` on the TX ring (a slot was
+    /// checked by `take_free`).
+    fn push_desc(&mut self, addr: u64, len: usize) -> bool {
+        let desc = libc::xdp_desc {
+            addr,
+            len: len as u32,
+            options: 0,
+        };
+        if !self.tx.push(desc) {
             return false;
         }
-        let Some(addr) = self.free.pop() else {
+        self.stalled = false;
+        true
+    }
+}
+
+impl TxQueue for AfXdpTx {
+    fn send_packet(&mut self, pkt: &mut Packet) -> bool {
+        // Zero-copy only for a frame of this socket's region.
+        let Some(base) = pkt.lent().and_then(|f| self.frames.frame_base_of(f)) else {
+            return self.send(pkt.data());
+        };
+        let (addr, len) = (base + pkt.headroom() as u64, pkt.len());
+        if len == 0 || len > FRAME_SIZE as usize {
+            return false;
+        }
+        let Some(spare) = self.take_free() else {
+            return false;
+        };
+        let Some(spare_ptr) = self.frames.frame_ptr(spare) else {
+            self.free.push(spare);
+            return false;
+        };
+        // SAFETY: `spare` came off the free list, so user space owns it and
+        // nothing else uses it; it lies in this socket's region, the same
+        // mapping as the frame it replaces (`frame_base_of` found that one
+        // here), which the batch's lender handle keeps alive.
+        let Some(taken) = (unsafe { pkt.swap_lent(spare_ptr) }) else {
+            self.free.push(spare);
+            return false;
+        };
+        debug_assert_eq!(self.frames.frame_base_of(taken), Some(base));
+        if self.push_desc(addr, len) {
+            return true;
+        }
+        // The ring had a slot a moment ago; should it not, the frame that
+        // was to be sent becomes a free frame and the packet keeps `spare`.
+        self.free.push(base);
+        false
+    }
+
+    fn send(&mut self, frame: &[u8]) -> bool {
+        if frame.is_empty() || frame.len() > FRAME_SIZE as usize {
+            return false;
+        }
+        let Some(addr) = self.take_free() else {
             return false;
         };
         // SAFETY: frames on the free list belong to user space: the kernel
         // returned them on the completion ring (or never had them), and they
         // are not on the TX ring until the `push` below.
-        if !unsafe { self.frames.write(addr, frame) } {
+        if !unsafe { self.frames.write(addr, frame) } || !self.push_desc(addr, frame.len()) {
             self.free.push(addr);
             return false;
         }
-        let desc = libc::xdp_desc {
-            addr,
-            len: frame.len() as u32,
-            options: 0,
-        };
-        if !self.tx.push(desc) {
-            self.free.push(addr);
-            return false;
-        }
-        self.stalled = false;
         true
     }
 

@@ -1,6 +1,7 @@
 //! Creating one AF_XDP socket: its UMEM, its rings and its bind, plus the
 //! two "kick" syscalls the data path needs.
 
+use super::pool::UmemPool;
 use super::ring::{ConsRing, ProdRing, RingOffsets};
 use super::umem::{Mmap, Umem, UmemLayout, FRAME_SIZE};
 use std::io;
@@ -120,13 +121,19 @@ pub(super) struct SetupError {
 }
 
 /// Creates and binds the socket of receive queue `queue` (copy mode), with a
-/// TX ring when `with_tx`. Uses `XDP_USE_NEED_WAKEUP` when the kernel takes it.
-pub(super) fn create(ifindex: u32, queue: u32, with_tx: bool) -> Result<Xsk, SetupError> {
-    match create_with(ifindex, queue, with_tx, true) {
+/// TX ring when `with_tx`, on memory of its own or of a region of `pool`.
+/// Uses `XDP_USE_NEED_WAKEUP` when the kernel takes it.
+pub(super) fn create(
+    ifindex: u32,
+    queue: u32,
+    with_tx: bool,
+    pool: Option<&UmemPool>,
+) -> Result<Xsk, SetupError> {
+    match create_with(ifindex, queue, with_tx, pool, true) {
         // A kernel without the flag rejects the bind with EINVAL; retrying
         // from scratch costs nothing when the EINVAL had another cause.
         Err(e) if e.source.raw_os_error() == Some(libc::EINVAL) => {
-            create_with(ifindex, queue, with_tx, false)
+            create_with(ifindex, queue, with_tx, pool, false)
         }
         r => r,
     }
@@ -136,6 +143,7 @@ fn create_with(
     ifindex: u32,
     queue: u32,
     with_tx: bool,
+    pool: Option<&UmemPool>,
     need_wakeup: bool,
 ) -> Result<Xsk, SetupError> {
     let step = |s: String| move |source: io::Error| SetupError { step: s, source };
@@ -154,7 +162,13 @@ fn create_with(
         rx_frames: RX_FRAMES,
         tx_frames: if with_tx { TX_FRAMES } else { 0 },
     };
-    let umem = Umem::allocate(layout).map_err(step(format!(
+    let umem = match pool {
+        None => Umem::allocate(layout),
+        Some(pool) => pool
+            .take(layout.frames())
+            .map(|(region, first)| Umem::shared(&region, first)),
+    }
+    .map_err(step(format!(
         "allocating {} MiB of UMEM for queue {queue}",
         layout.len() >> 20
     )))?;
@@ -227,7 +241,7 @@ fn create_with(
     };
 
     // Every RX frame starts on the fill ring; it has exactly room for them.
-    for a in layout.rx_addrs() {
+    for a in layout.rx_addrs(umem.first) {
         if !fill.push(a) {
             return Err(step(format!("filling the fill ring of queue {queue}"))(
                 io::Error::from_raw_os_error(libc::ENOSPC),

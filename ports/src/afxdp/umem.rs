@@ -1,16 +1,21 @@
 //! The UMEM (packet memory registered with the kernel) and the owner of
 //! every memory mapping this backend makes.
 //!
-//! One UMEM per socket, split into two disjoint frame areas:
+//! A socket's UMEM is either its own memory, split into two disjoint frame
+//! areas:
 //!
 //! ```text
 //!   frame 0 .. rx_frames              RX area: fill ring -> kernel -> RX ring -> back
 //!   rx_frames .. rx_frames+tx_frames  TX area: free list -> TX ring -> completion ring
 //! ```
 //!
-//! The RX area belongs to the receive half and the TX area to the transmit
-//! half of a port, so the two halves can run on different threads without
-//! sharing a byte of packet memory.
+//! so the receive and transmit halves of a port never share a byte, or a
+//! region of a [`super::UmemPool`] that every socket of the pool registers
+//! whole. Then each socket starts with frames of its own, but frames move
+//! between sockets: a received frame is sent from another port's TX ring
+//! without a copy, and that port gives the receiving queue one of its free
+//! frames in exchange, so each ring keeps its number of frames. Both areas
+//! of such a socket are the whole region.
 
 use pipeline::{Buf, Lender};
 use std::io;
@@ -108,15 +113,20 @@ impl UmemLayout {
         (self.rx_frames as usize + self.tx_frames as usize) * FRAME_SIZE as usize
     }
 
-    /// UMEM offsets of the RX frames.
-    pub(super) fn rx_addrs(&self) -> impl Iterator<Item = u64> {
-        (0..u64::from(self.rx_frames)).map(|i| i * u64::from(FRAME_SIZE))
+    pub(super) fn frames(&self) -> u32 {
+        self.rx_frames + self.tx_frames
     }
 
-    /// UMEM offsets of the TX frames.
-    pub(super) fn tx_addrs(&self) -> impl Iterator<Item = u64> {
-        let first = u64::from(self.rx_frames);
-        (first..first + u64::from(self.tx_frames)).map(|i| i * u64::from(FRAME_SIZE))
+    /// UMEM offsets of the RX frames, when the socket's frames start at
+    /// offset `first`.
+    pub(super) fn rx_addrs(&self, first: u64) -> impl Iterator<Item = u64> {
+        (0..u64::from(self.rx_frames)).map(move |i| first + i * u64::from(FRAME_SIZE))
+    }
+
+    /// UMEM offsets of the TX frames (after the RX frames).
+    pub(super) fn tx_addrs(&self, first: u64) -> impl Iterator<Item = u64> {
+        let from = u64::from(self.rx_frames);
+        (from..from + u64::from(self.tx_frames)).map(move |i| first + i * u64::from(FRAME_SIZE))
     }
 }
 
@@ -126,14 +136,17 @@ pub(super) fn frame_base(addr: u64) -> u64 {
     addr & !(u64::from(FRAME_SIZE) - 1)
 }
 
-/// A freshly allocated UMEM, split into its two areas.
+/// The UMEM of one socket and its two frame areas.
 pub(super) struct Umem {
     pub rx: FrameArea,
     pub tx: FrameArea,
+    /// Offset of the socket's first frame (`UmemLayout::rx_addrs`).
+    pub first: u64,
     map: Arc<Mmap>,
 }
 
 impl Umem {
+    /// Memory of the socket's own, split into disjoint RX and TX areas.
     pub(super) fn allocate(layout: UmemLayout) -> io::Result<Umem> {
         let map = Arc::new(Mmap::anonymous(layout.len())?);
         let split = u64::from(layout.rx_frames) * u64::from(FRAME_SIZE);
@@ -149,8 +162,26 @@ impl Umem {
                 start: split,
                 end,
             },
+            first: 0,
             map,
         })
+    }
+
+    /// A pool region shared with other sockets; the socket's own frames
+    /// start at `first`. Frames move between the sockets of the region, so
+    /// both areas are the whole region.
+    pub(super) fn shared(region: &Arc<Mmap>, first: u64) -> Umem {
+        let whole = || FrameArea {
+            map: region.clone(),
+            start: 0,
+            end: region.len() as u64,
+        };
+        Umem {
+            rx: whole(),
+            tx: whole(),
+            first,
+            map: region.clone(),
+        }
     }
 
     /// Start address and length, for `XDP_UMEM_REG`.
@@ -223,8 +254,9 @@ impl FrameArea {
         if !self.check(addr, len) {
             return None;
         }
-        // No Rust reference to the frame can exist mutably: writes go
-        // through `&mut self` of the other area only.
+        // No Rust reference to the frame can exist mutably: user space
+        // writes only frames it owns (`write`, or a packet the frame is lent
+        // to), and the caller owns this one.
         // SAFETY: the range was checked to lie inside the mapping; the
         // caller guarantees the kernel does not write this frame meanwhile.
         Some(unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(addr as usize), len) })
@@ -234,15 +266,17 @@ impl FrameArea {
     /// when it does not fit inside one frame of this area.
     ///
     /// # Safety
-    /// The frame must be owned by user space: never handed to the kernel, or
-    /// returned through the completion ring, and not yet put on the TX ring.
+    /// The frame must be owned by the caller: never handed to the kernel, or
+    /// returned through the completion ring, not yet put on the TX ring, and
+    /// not lent to a packet.
     #[inline]
     pub(super) unsafe fn write(&mut self, addr: u64, data: &[u8]) -> bool {
         if !self.check(addr, data.len()) {
             return false;
         }
-        // `data` is a Rust slice and cannot overlap UMEM frames we own
-        // exclusively through `&mut self`.
+        // `data` may itself lie in a UMEM frame (a lent packet), but every
+        // frame has one owner at a time, so it is not the frame the caller
+        // owns and writes here.
         // SAFETY: the destination was checked to lie inside one frame of the
         // mapping; the caller guarantees the kernel is not using it.
         unsafe {
@@ -267,8 +301,9 @@ mod tests {
             tx_frames: 2,
         };
         assert_eq!(l.len(), 6 * 4096);
-        assert_eq!(l.rx_addrs().collect::<Vec<_>>(), [0, 4096, 8192, 12288]);
-        assert_eq!(l.tx_addrs().collect::<Vec<_>>(), [16384, 20480]);
+        assert_eq!(l.rx_addrs(0).collect::<Vec<_>>(), [0, 4096, 8192, 12288]);
+        assert_eq!(l.tx_addrs(0).collect::<Vec<_>>(), [16384, 20480]);
+        assert_eq!(l.tx_addrs(8192).collect::<Vec<_>>(), [24576, 28672]);
         assert_eq!(frame_base(4096 + 256), 4096);
     }
 

@@ -196,11 +196,20 @@ impl Forwarder {
                     true
                 }
             };
-            if pkt.len() > out.max_frame {
-                oversize += 1;
-            } else if tx.send(pkt.data()) {
+            let len = pkt.len();
+            // A unicast packet is finished after this port: the port may
+            // take its buffer instead of copying it (zero-copy AF_XDP).
+            let ok = len <= out.max_frame
+                && if shared {
+                    tx.send(pkt.data())
+                } else {
+                    tx.send_packet(pkt)
+                };
+            if ok {
                 sent += 1;
-                bytes += pkt.len() as u64;
+                bytes += len as u64;
+            } else if len > out.max_frame {
+                oversize += 1;
             } else {
                 dropped += 1;
             }
