@@ -200,7 +200,7 @@ impl Forwarder {
             // A unicast packet is finished after this port: the port may
             // take its buffer instead of copying it (zero-copy AF_XDP).
             let ok = len <= out.max_frame
-                && if shared {
+                && if shared || !pkt.is_lent() {
                     tx.send(pkt.data())
                 } else {
                     tx.send_packet(pkt)
