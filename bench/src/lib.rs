@@ -92,6 +92,7 @@ impl Setup {
                     port_no: p,
                     max_frame: 1522,
                     tx: Mutex::new(Box::new(SinkTx::default())),
+                    timed_flush: false,
                     stats: Arc::new(PortStats::default()),
                 }),
                 bridge: 0,

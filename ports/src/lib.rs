@@ -73,6 +73,12 @@ pub trait TxQueue: Send {
     /// Pushes queued frames to the kernel and reclaims completed buffers.
     fn flush(&mut self);
 
+    /// True when `flush` makes a system call (the AF_XDP kick): the poll
+    /// threads then count its cycles apart. Asked once, when the port opens.
+    fn flush_is_syscall(&self) -> bool {
+        false
+    }
+
     /// True while frames handed to `send` have not yet been consumed by the
     /// kernel, so `flush` must be called again soon.
     fn pending(&self) -> bool {

@@ -357,6 +357,7 @@ impl Runtime {
                     name: name.to_string(),
                     port_no,
                     max_frame: status.mtu as usize + L2_OVERHEAD,
+                    timed_flush: tx.flush_is_syscall(),
                     tx: Mutex::new(tx),
                     stats,
                 });

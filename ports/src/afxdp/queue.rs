@@ -302,6 +302,10 @@ impl TxQueue for AfXdpTx {
         true
     }
 
+    fn flush_is_syscall(&self) -> bool {
+        true
+    }
+
     fn flush(&mut self) {
         self.tx.submit();
         self.reap();

@@ -217,9 +217,13 @@ impl Forwarder {
                 vlan::pop_tag(pkt);
             }
         }
-        let t0 = cycles::now();
-        tx.flush();
-        self.tx_cycles += cycles::now().wrapping_sub(t0);
+        if out.timed_flush {
+            let t0 = cycles::now();
+            tx.flush();
+            self.tx_cycles += cycles::now().wrapping_sub(t0);
+        } else {
+            tx.flush();
+        }
         let pending = tx.pending();
         out.stats.add_tx_locked(sent, bytes);
         drop(tx);

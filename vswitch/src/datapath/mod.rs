@@ -21,6 +21,9 @@ pub struct DpPort {
     pub port_no: PortNo,
     pub max_frame: usize,
     pub tx: Mutex<Box<dyn TxQueue>>,
+    /// `TxQueue::flush_is_syscall`: time the flush (two TSC reads, not
+    /// worth it around a flush that does nothing).
+    pub timed_flush: bool,
     pub stats: Arc<PortStats>,
 }
 

@@ -35,6 +35,7 @@ fn rig(vlans: Vec<VlanPort>) -> Rig {
                 name: format!("p{}", i + 1),
                 port_no: i as PortNo + 1,
                 max_frame: 1522,
+                timed_flush: false,
                 tx: Mutex::new(Box::new(MemoryTx {
                     output: q,
                     limit: 1 << 20,
