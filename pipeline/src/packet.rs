@@ -118,7 +118,7 @@ impl Packet {
     /// [`Packet::take_lent`]. The packet never frees it; if the packet is
     /// dropped first, the buffer is simply never returned.
     #[inline]
-    pub unsafe fn lend(&mut self, frame: NonNull<Buf>, start: usize, len: usize) -> bool {
+    pub(crate) unsafe fn lend(&mut self, frame: NonNull<Buf>, start: usize, len: usize) -> bool {
         if self.is_lent() || start > BUF_SIZE || len > BUF_SIZE - start {
             return false;
         }
@@ -164,7 +164,7 @@ impl Packet {
     /// Gives the lent buffer back (the packet returns to its own buffer,
     /// empty). Returns `None` when nothing was lent.
     #[inline]
-    pub fn take_lent(&mut self) -> Option<NonNull<Buf>> {
+    pub(crate) fn take_lent(&mut self) -> Option<NonNull<Buf>> {
         let lent = self.lent()?;
         self.buf = self.own;
         self.reset();

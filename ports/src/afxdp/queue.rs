@@ -1,11 +1,13 @@
 //! The data path: the receive and transmit halves of an AF_XDP port.
 //!
 //! Design (why the halves may run on different threads): the TX half uses
-//! the queue-0 socket's TX and completion rings and the TX area of its UMEM;
-//! the queue-0 RX half uses the same socket's fill and RX rings and the RX
-//! area. Every ring has exactly one user-space user, the two UMEM areas are
-//! disjoint (see `umem.rs`), and the only thing they share is the socket fd,
-//! on which concurrent `sendto`/`recvfrom`/`poll` are fine.
+//! the queue-0 socket's TX and completion rings, the queue-0 RX half the
+//! same socket's fill and RX rings. Every ring has exactly one user-space
+//! user, every frame one owner at a time (below), and the only thing the
+//! halves share is the socket fd, on which concurrent
+//! `sendto`/`recvfrom`/`poll` are fine. Frames change hands only inside
+//! `send_packet`, under the TX half's lock, between that half and the batch
+//! of the poll thread holding the lock.
 //!
 //! Frame ownership: every frame has one owner at a time. An RX frame is on
 //! the fill ring, in the kernel, on the RX ring, or lent to a packet of the
