@@ -168,10 +168,13 @@ fn create_with(
             .take(layout.frames())
             .map(|(region, first)| Umem::shared(&region, first)),
     }
-    .map_err(step(format!(
-        "allocating {} MiB of UMEM for queue {queue}",
-        layout.len() >> 20
-    )))?;
+    .map_err(step(match pool {
+        None => format!(
+            "allocating {} MiB of UMEM for queue {queue}",
+            layout.len() >> 20
+        ),
+        Some(_) => format!("allocating a UMEM region of the pool for queue {queue}"),
+    }))?;
     let (addr, len) = umem.region();
     let reg = libc::xdp_umem_reg {
         addr,
