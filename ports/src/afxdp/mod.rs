@@ -192,7 +192,7 @@ fn open_in(ifname: &str, mode: XdpMode, pool: Option<&UmemPool>) -> Result<OpenP
                 rings.tx,
                 rings.comp,
                 x.umem.tx,
-                x.layout.tx_addrs(x.umem.first),
+                x.tx_addrs.into_iter(),
                 x.sock.clone(),
                 attachment.clone(),
             ));
@@ -201,6 +201,7 @@ fn open_in(ifname: &str, mode: XdpMode, pool: Option<&UmemPool>) -> Result<OpenP
             x.fill,
             x.rx,
             x.umem.rx,
+            &x.rx_addrs,
             x.need_wakeup,
             x.sock,
             attachment.clone(),

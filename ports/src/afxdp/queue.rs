@@ -24,6 +24,7 @@
 //! queue keeps its number of frames; the frames themselves travel.
 
 use super::bpf::XdpAttachment;
+use super::pool::Held;
 use super::ring::{ConsRing, ProdRing};
 use super::socket::{XskSocket, TX_FRAMES};
 use super::umem::{frame_base, FrameArea, FRAME_SIZE};
@@ -45,25 +46,33 @@ pub(super) struct AfXdpRx {
     frames: FrameArea,
     /// Keeps `frames` mapped while packets are views of them.
     lender: Lender,
+    /// Frames on the fill ring, in the kernel or on the RX ring (not those
+    /// lent to packets).
+    held: Held,
     need_wakeup: bool,
     sock: Arc<XskSocket>,
     _attachment: Arc<XdpAttachment>,
 }
 
 impl AfXdpRx {
+    /// `on_fill`: the frames the socket put on the fill ring.
     pub(super) fn new(
         fill: ProdRing<u64>,
         rx: ConsRing<libc::xdp_desc>,
         frames: FrameArea,
+        on_fill: &[u64],
         need_wakeup: bool,
         sock: Arc<XskSocket>,
         attachment: Arc<XdpAttachment>,
     ) -> AfXdpRx {
+        let mut held = Held::new(frames.umem_len());
+        on_fill.iter().for_each(|&a| held.insert(a));
         AfXdpRx {
             fill,
             rx,
             lender: frames.lender(),
             frames,
+            held,
             need_wakeup,
             sock,
             _attachment: attachment,
@@ -101,6 +110,7 @@ impl RxQueue for AfXdpRx {
             let Some(frame) = self.frames.frame_ptr(base) else {
                 continue; // not one of ours: the kernel would not do that
             };
+            self.held.remove(base);
             let start = (d.addr - base) as usize;
             // The kernel leaves XDP_PACKET_HEADROOM (256) in front of the
             // frame, room for the headers the pipeline may push.
@@ -125,6 +135,7 @@ impl RxQueue for AfXdpRx {
                 }
             }
             self.fill.push(base);
+            self.held.insert(base);
             refill = true;
         }
         self.rx.release(n);
@@ -138,13 +149,14 @@ impl RxQueue for AfXdpRx {
         if !batch.has_lent() {
             return;
         }
-        let (frames, fill) = (&self.frames, &mut self.fill);
+        let (frames, fill, held) = (&self.frames, &mut self.fill, &mut self.held);
         let mut any = false;
         batch.reclaim(|frame| match frames.frame_base_of(frame) {
             // The fill ring has a slot for every RX frame, so there is
             // always room for the frames this queue lent.
             Some(base) => {
                 fill.push(base);
+                held.insert(base);
                 any = true;
                 true
             }
@@ -338,5 +350,24 @@ impl TxQueue for AfXdpTx {
 
     fn pending(&self) -> bool {
         !self.stalled && self.tx.unconsumed() > 0
+    }
+}
+
+// A half gives the frames it holds to its socket, which returns them to the
+// pool region once it is closed (the last half to go closes it).
+impl Drop for AfXdpRx {
+    fn drop(&mut self) {
+        self.sock.hand_back(self.held.drain());
+    }
+}
+
+impl Drop for AfXdpTx {
+    /// Only the free frames go back. A frame still between the TX ring and
+    /// the completion ring may be read by the kernel after the socket is
+    /// closed (a device that sends skbs pointing into the UMEM, like
+    /// virtio-net, keeps them queued), so it is left to the region's end.
+    fn drop(&mut self) {
+        self.reap();
+        self.sock.hand_back(std::mem::take(&mut self.free));
     }
 }

@@ -1,12 +1,12 @@
 //! Creating one AF_XDP socket: its UMEM, its rings and its bind, plus the
 //! two "kick" syscalls the data path needs.
 
-use super::pool::UmemPool;
+use super::pool::{Region, UmemPool};
 use super::ring::{ConsRing, ProdRing, RingOffsets};
 use super::umem::{Mmap, Umem, UmemLayout, FRAME_SIZE};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// Frames (and fill/RX ring entries) per receive queue.
@@ -22,12 +22,26 @@ pub(super) const TX_BUDGET: u32 = 128;
 
 /// An AF_XDP socket descriptor, shared by the RX and TX halves of queue 0.
 pub(super) struct XskSocket {
-    fd: OwnedFd,
+    /// `None` only while being dropped.
+    fd: Option<OwnedFd>,
+    /// The pool region the socket's UMEM is, if it is one.
+    region: Option<Arc<Region>>,
+    /// Frames the socket's halves held when they were dropped; they go
+    /// back to the region once the socket is closed.
+    held: Mutex<Vec<u64>>,
 }
 
 impl XskSocket {
     pub(super) fn raw_fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
+        self.fd.as_ref().map_or(-1, |fd| fd.as_raw_fd())
+    }
+
+    /// Called by a half being dropped with the frames it holds.
+    pub(super) fn hand_back(&self, frames: Vec<u64>) {
+        if self.region.is_some() {
+            let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+            held.extend(frames);
+        }
     }
 
     /// Asks the kernel to process the TX ring (copy mode sends only inside
@@ -37,7 +51,7 @@ impl XskSocket {
         // kernel reads nothing from user memory.
         let rc = unsafe {
             libc::sendto(
-                self.fd.as_raw_fd(),
+                self.raw_fd(),
                 std::ptr::null(),
                 0,
                 libc::MSG_DONTWAIT,
@@ -61,7 +75,7 @@ impl XskSocket {
         // that large, and updates `len`.
         let rc = unsafe {
             libc::getsockopt(
-                self.fd.as_raw_fd(),
+                self.raw_fd(),
                 libc::SOL_XDP,
                 libc::XDP_STATISTICS,
                 (&mut st as *mut libc::xdp_statistics).cast(),
@@ -82,7 +96,7 @@ impl XskSocket {
         // kernel writes nothing to user memory.
         let rc = unsafe {
             libc::recvfrom(
-                self.fd.as_raw_fd(),
+                self.raw_fd(),
                 std::ptr::null_mut(),
                 0,
                 libc::MSG_DONTWAIT,
@@ -94,6 +108,19 @@ impl XskSocket {
             return Err(io::Error::last_os_error());
         }
         Ok(())
+    }
+}
+
+impl Drop for XskSocket {
+    fn drop(&mut self) {
+        // Close first: once close() has returned, the kernel has unbound the
+        // socket and no longer touches its frames (copy mode), so they can
+        // go to other sockets of the region.
+        drop(self.fd.take());
+        if let Some(region) = &self.region {
+            let held = self.held.get_mut().unwrap_or_else(PoisonError::into_inner);
+            region.give_back(held.drain(..));
+        }
     }
 }
 
@@ -109,9 +136,27 @@ pub(super) struct Xsk {
     pub rx: ConsRing<libc::xdp_desc>,
     pub tx: Option<TxRings>,
     pub umem: Umem,
-    pub layout: UmemLayout,
+    /// The frames on the fill ring, then those for the TX free list.
+    pub rx_addrs: Vec<u64>,
+    pub tx_addrs: Vec<u64>,
     pub need_wakeup: bool,
     pub sock: Arc<XskSocket>,
+}
+
+/// Frames taken for a socket being set up. Should the setup fail (the
+/// socket then never was bound, so the kernel never used them) they go back
+/// to their region.
+struct Taken {
+    region: Option<Arc<Region>>,
+    addrs: Vec<u64>,
+}
+
+impl Drop for Taken {
+    fn drop(&mut self) {
+        if let Some(region) = &self.region {
+            region.give_back(self.addrs.drain(..));
+        }
+    }
 }
 
 /// A failed setup step and its error.
@@ -162,11 +207,22 @@ fn create_with(
         rx_frames: RX_FRAMES,
         tx_frames: if with_tx { TX_FRAMES } else { 0 },
     };
-    let umem = match pool {
-        None => Umem::allocate(layout),
-        Some(pool) => pool
-            .take(layout.frames())
-            .map(|(region, first)| Umem::shared(&region, first)),
+    let (umem, mut taken) = match pool {
+        None => Umem::allocate(layout).map(|umem| {
+            let addrs = layout.rx_addrs(0).chain(layout.tx_addrs(0)).collect();
+            (
+                umem,
+                Taken {
+                    region: None,
+                    addrs,
+                },
+            )
+        }),
+        Some(pool) => pool.take(layout.frames()).map(|(region, addrs)| {
+            let umem = Umem::shared(region.map());
+            let region = Some(region);
+            (umem, Taken { region, addrs })
+        }),
     }
     .map_err(step(match pool {
         None => format!(
@@ -244,7 +300,7 @@ fn create_with(
     };
 
     // Every RX frame starts on the fill ring; it has exactly room for them.
-    for a in layout.rx_addrs(umem.first) {
+    for &a in &taken.addrs[..RX_FRAMES as usize] {
         if !fill.push(a) {
             return Err(step(format!("filling the fill ring of queue {queue}"))(
                 io::Error::from_raw_os_error(libc::ENOSPC),
@@ -271,14 +327,23 @@ fn create_with(
         let _ = setsockopt(&fd, XDP_MAX_TX_SKB_BUDGET, &TX_BUDGET);
     }
 
+    // Bound: from here on the frames are the socket's (and its halves').
+    let mut rx_addrs = std::mem::take(&mut taken.addrs);
+    let tx_addrs = rx_addrs.split_off(RX_FRAMES as usize);
+    let sock = Arc::new(XskSocket {
+        fd: Some(fd),
+        region: taken.region.take(),
+        held: Mutex::new(Vec::new()),
+    });
     Ok(Xsk {
         fill,
         rx,
         tx,
         umem,
-        layout,
+        rx_addrs,
+        tx_addrs,
         need_wakeup,
-        sock: Arc::new(XskSocket { fd }),
+        sock,
     })
 }
 

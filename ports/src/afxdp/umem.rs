@@ -140,8 +140,6 @@ pub(super) fn frame_base(addr: u64) -> u64 {
 pub(super) struct Umem {
     pub rx: FrameArea,
     pub tx: FrameArea,
-    /// Offset of the socket's first frame (`UmemLayout::rx_addrs`).
-    pub first: u64,
     map: Arc<Mmap>,
 }
 
@@ -162,15 +160,13 @@ impl Umem {
                 start: split,
                 end,
             },
-            first: 0,
             map,
         })
     }
 
-    /// A pool region shared with other sockets; the socket's own frames
-    /// start at `first`. Frames move between the sockets of the region, so
-    /// both areas are the whole region.
-    pub(super) fn shared(region: &Arc<Mmap>, first: u64) -> Umem {
+    /// A pool region shared with other sockets. Frames move between the
+    /// sockets of the region, so both areas are the whole region.
+    pub(super) fn shared(region: &Arc<Mmap>) -> Umem {
         let whole = || FrameArea {
             map: region.clone(),
             start: 0,
@@ -179,7 +175,6 @@ impl Umem {
         Umem {
             rx: whole(),
             tx: whole(),
-            first,
             map: region.clone(),
         }
     }
@@ -226,6 +221,11 @@ impl FrameArea {
     pub(super) fn frame_base_of(&self, frame: NonNull<Buf>) -> Option<u64> {
         let off = (frame.as_ptr() as usize).checked_sub(self.map.as_ptr() as usize)? as u64;
         self.owns_frame(off).then_some(off)
+    }
+
+    /// Size of the whole UMEM the area is part of.
+    pub(super) fn umem_len(&self) -> usize {
+        self.map.len()
     }
 
     /// A handle that keeps this area's memory mapped, for packets that are
