@@ -116,10 +116,10 @@ impl RxQueue for TapRx {
         let mut added = 0;
         while let Some(p) = batch.next_slot() {
             let area = p.rx_area();
-            // SAFETY: `area` is valid for writes of `area.len()` bytes for
-            // the duration of the call; the fd is kept open by `self.fd`.
-            let n =
-                unsafe { libc::read(self.fd.as_raw_fd(), area.as_mut_ptr().cast(), area.len()) };
+            let (fd, len) = (self.fd.as_raw_fd(), area.len());
+            // SAFETY: `area` is valid for writes of `len` bytes for the
+            // duration of the call; the fd is kept open by `self.fd`.
+            let n = unsafe { libc::read(fd, area.as_mut_ptr().cast(), len) };
             let Ok(n) = usize::try_from(n) else {
                 if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
                     continue;

@@ -109,9 +109,9 @@ impl RawSocket {
         let mut got = Vec::new();
         let mut buf = [0u8; 4096];
         while got.len() < want.len() && Instant::now() < deadline {
+            let (fd, len) = (self.0.as_raw_fd(), buf.len());
             // SAFETY: `buf` is valid for writes of its length.
-            let n =
-                unsafe { libc::recv(self.0.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+            let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), len, 0) };
             if n < 0 {
                 std::thread::sleep(Duration::from_millis(1));
                 continue;

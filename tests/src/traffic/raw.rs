@@ -7,6 +7,7 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::ptr::read_unaligned;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
@@ -349,9 +350,10 @@ fn auxdata(msg: &libc::msghdr) -> Option<TpacketAuxdata> {
         let hdr = unsafe { &*cmsg };
         if hdr.cmsg_level == libc::SOL_PACKET && hdr.cmsg_type == PACKET_AUXDATA {
             // SAFETY: the kernel wrote a tpacket_auxdata as this message's
-            // data; read_unaligned copes with any alignment.
-            let aux =
-                unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<TpacketAuxdata>()) };
+            // data (CMSG_DATA only computes its address from `cmsg`, which
+            // points inside the control buffer); read_unaligned copes with
+            // any alignment.
+            let aux = unsafe { read_unaligned(libc::CMSG_DATA(cmsg).cast()) };
             return Some(aux);
         }
         // SAFETY: as above; returns null past the last message.
