@@ -199,16 +199,8 @@ impl PacketSocket {
             return None;
         }
         let mut buf = vec![0u8; 4096];
-        // SAFETY: `buf` is a live, writable buffer of the length passed.
-        let n = unsafe {
-            libc::recv(
-                self.fd.as_raw_fd(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                libc::MSG_DONTWAIT,
-            )
-        };
-        buf.truncate(usize::try_from(n).ok()?);
+        let n = self.recv_into(&mut buf)?;
+        buf.truncate(n);
         Some(buf)
     }
 
@@ -226,21 +218,18 @@ impl PacketSocket {
             if !poll_in(self.fd.as_raw_fd(), idle.as_millis() as i32) {
                 break;
             }
-            // SAFETY: `buf` is a live, writable buffer of the length passed.
-            let n = unsafe {
-                libc::recv(
-                    self.fd.as_raw_fd(),
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                    libc::MSG_DONTWAIT,
-                )
-            };
-            if let Ok(n) = usize::try_from(n) {
-                if let Some(seq) = parse(&buf[..n]) {
-                    got.insert(seq);
-                }
+            if let Some(seq) = self.recv_into(&mut buf).and_then(|n| parse(&buf[..n])) {
+                got.insert(seq);
             }
         }
         got
+    }
+
+    /// One frame into `buf` without waiting; its length, or `None`.
+    fn recv_into(&self, buf: &mut [u8]) -> Option<usize> {
+        let (fd, len) = (self.fd.as_raw_fd(), buf.len());
+        // SAFETY: `buf` is a live, writable buffer of the length passed.
+        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), len, libc::MSG_DONTWAIT) };
+        usize::try_from(n).ok()
     }
 }
