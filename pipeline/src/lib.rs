@@ -15,6 +15,7 @@ pub mod mac_table;
 pub mod packet;
 pub mod verdict;
 pub mod vlan;
+pub mod vxlan;
 pub mod wire;
 
 pub use batch::{Batch, Lender, BATCH_SIZE};

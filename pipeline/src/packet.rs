@@ -42,6 +42,11 @@ pub struct Meta {
     /// TPID of the outer tag the packet arrived with or was given
     /// (0 = none, egress uses 0x8100).
     pub tpid: u16,
+    /// IPv4 address (host byte order) of the VTEP at the far end of a
+    /// tunnel: on receive, the one the frame came from (set by the underlay
+    /// receive queue); once the L2 stage has decided, the one a unicast
+    /// frame to a tunnel port goes to. 0 = none.
+    pub tun_remote: u32,
 }
 
 /// A buffer a packet can work in.

@@ -20,6 +20,7 @@ pub mod afxdp;
 pub mod memory;
 pub mod netdev;
 pub mod tap;
+pub mod vxlan;
 
 use pipeline::{Batch, Packet};
 use std::os::fd::RawFd;
@@ -62,6 +63,15 @@ pub trait TxQueue: Send {
     /// or frame too large); the caller counts it as a tx drop.
     fn send(&mut self, frame: &[u8]) -> bool;
 
+    /// Queues one frame made of `parts` in order (an encapsulation header
+    /// written as the frame is copied, a VLAN tag inserted after the MAC
+    /// addresses). Returns false as `send` does. The default gathers the
+    /// parts on the stack and calls `send`; backends that copy anyway write
+    /// the parts straight into their buffers.
+    fn send_parts(&mut self, parts: &[&[u8]]) -> bool {
+        gather(parts, |frame| self.send(frame))
+    }
+
     /// Queues `pkt`, which the caller is done with: a backend may take the
     /// packet's buffer instead of copying it (AF_XDP ports of one
     /// `UmemPool` region), leaving the packet empty. Returns false as
@@ -84,6 +94,28 @@ pub trait TxQueue: Send {
     fn pending(&self) -> bool {
         false
     }
+}
+
+/// Largest frame [`gather`] assembles (a jumbo frame plus encapsulation).
+pub const GATHER_MAX: usize = 9216 + 64;
+
+/// Joins `parts` in a stack buffer and passes the frame to `send`; false
+/// when the parts add up to more than [`GATHER_MAX`].
+pub fn gather(parts: &[&[u8]], send: impl FnOnce(&[u8]) -> bool) -> bool {
+    if let [one] = parts {
+        return send(one);
+    }
+    let total: usize = parts.iter().map(|p| p.len()).sum();
+    if total > GATHER_MAX {
+        return false;
+    }
+    let mut buf = [0u8; GATHER_MAX];
+    let mut at = 0;
+    for p in parts {
+        buf[at..at + p.len()].copy_from_slice(p);
+        at += p.len();
+    }
+    send(&buf[..total])
 }
 
 /// What a backend reports about an opened port (shown by `vswctl show`).

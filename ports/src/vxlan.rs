@@ -1,0 +1,1 @@
+//! The VXLAN underlay: see the helper's work.
