@@ -4,6 +4,8 @@
 
 /// The end-to-end benchmark against the Linux bridge (`src/bin/e2e.rs`).
 pub mod e2e;
+/// The in-memory VXLAN set-up (encapsulation and decapsulation).
+pub mod tunnel;
 
 use pipeline::vlan::VlanPort;
 use pipeline::{Batch, MacTable, PortNo, BATCH_SIZE};
@@ -45,9 +47,9 @@ fn frame(dst: [u8; 6], src: [u8; 6], vlan: Option<u16>) -> Vec<u8> {
 }
 
 /// Small deterministic generator (xorshift), so runs are comparable.
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
@@ -82,12 +84,12 @@ impl Setup {
             bridges: vec![DpBridge {
                 name: "bench".into(),
                 ports: (1..=ports as PortNo).collect(),
-                macs: macs_arc,
+                macs: macs_arc.clone(),
             }],
         };
         for p in 1..=ports as PortNo {
-            snap.ports.push(Some(PortRef {
-                dp: Arc::new(DpPort {
+            snap.ports.push(Some(PortRef::in_bridge(
+                Arc::new(DpPort {
                     name: format!("m{p}"),
                     port_no: p,
                     max_frame: 1522,
@@ -95,9 +97,10 @@ impl Setup {
                     timed_flush: false,
                     stats: Arc::new(PortStats::default()),
                 }),
-                bridge: 0,
-                vlan: vport.clone(),
-            }));
+                0,
+                vport.clone(),
+                &macs_arc,
+            )));
         }
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
         let tag = vlan.then_some(BENCH_VLAN);

@@ -12,7 +12,9 @@
 //! 65536); in that case recomputing writes the same correct value again, so a
 //! false positive costs time, never correctness.
 
-use crate::wire::{be16, eth, ip_proto, ipv4, ipv6, put_be16, tcp, udp, vlan};
+pub use crate::parse::l3_offset;
+use crate::parse::{locate_l4, L4};
+use crate::wire::{be16, ip_proto, put_be16, tcp, udp};
 
 /// One's-complement sum of `data` added to `initial` (not folded).
 #[inline]
@@ -67,86 +69,6 @@ pub fn update32(check: u16, old: u32, new: u32) -> u16 {
     update16(c, old as u16, new as u16)
 }
 
-/// Offset of the L3 header and the ethertype, skipping up to two VLAN tags.
-#[inline]
-pub fn l3_offset(frame: &[u8]) -> Option<(usize, u16)> {
-    let mut off = eth::HEADER_LEN;
-    if frame.len() < off {
-        return None;
-    }
-    let mut et = be16(frame, eth::ETHERTYPE.start);
-    for _ in 0..2 {
-        if et != eth::TYPE_VLAN && et != eth::TYPE_QINQ {
-            break;
-        }
-        if frame.len() < off + vlan::TAG_LEN {
-            return None;
-        }
-        et = be16(frame, off + 2);
-        off += vlan::TAG_LEN;
-    }
-    Some((off, et))
-}
-
-/// Where the L4 header is, which protocol, its length, and the
-/// pseudo-header sum.
-struct L4 {
-    off: usize,
-    proto: u8,
-    len: usize,
-    pseudo: u64,
-}
-
-fn locate_l4(frame: &[u8]) -> Option<L4> {
-    let (l3, et) = l3_offset(frame)?;
-    match et {
-        eth::TYPE_IPV4 => {
-            let ip = frame.get(l3..)?;
-            if ip.len() < ipv4::MIN_HEADER_LEN || ip[0] >> 4 != 4 {
-                return None;
-            }
-            let ihl = (ip[0] & 0x0f) as usize * 4;
-            let total = be16(ip, ipv4::TOTAL_LEN) as usize;
-            if ihl < ipv4::MIN_HEADER_LEN || total < ihl || total > ip.len() {
-                return None;
-            }
-            if be16(ip, ipv4::FLAGS_FRAG) & ipv4::FRAG_MASK != 0 {
-                return None;
-            }
-            let proto = ip[ipv4::PROTO];
-            let len = total - ihl;
-            let pseudo = sum(&ip[ipv4::SRC..ipv4::DST + 4], proto as u64 + len as u64);
-            Some(L4 {
-                off: l3 + ihl,
-                proto,
-                len,
-                pseudo,
-            })
-        }
-        eth::TYPE_IPV6 => {
-            let ip = frame.get(l3..)?;
-            if ip.len() < ipv6::HEADER_LEN || ip[0] >> 4 != 6 {
-                return None;
-            }
-            let len = be16(ip, ipv6::PAYLOAD_LEN) as usize;
-            if ipv6::HEADER_LEN + len > ip.len() {
-                return None;
-            }
-            // Extension headers are not walked: TCP and UDP directly after
-            // the fixed header is what sockets send.
-            let proto = ip[ipv6::NEXT_HEADER];
-            let pseudo = sum(&ip[ipv6::SRC..ipv6::DST + 16], proto as u64 + len as u64);
-            Some(L4 {
-                off: l3 + ipv6::HEADER_LEN,
-                proto,
-                len,
-                pseudo,
-            })
-        }
-        _ => None,
-    }
-}
-
 /// Completes a partial TCP or UDP checksum in place. Returns true when the
 /// checksum field was rewritten. Frames that are not TCP/UDP over IPv4/IPv6,
 /// fragments and truncated frames are left untouched.
@@ -154,17 +76,18 @@ fn locate_l4(frame: &[u8]) -> Option<L4> {
 pub fn complete_partial(frame: &mut [u8]) -> bool {
     // Fast exit for what is not IP right after the MACs (ARP, tagged
     // frames inside a Q-in-Q tunnel are rare enough to take the slow path).
-    match frame.get(eth::ETHERTYPE) {
-        Some([0x08, 0x00]) | Some([0x86, 0xdd]) | Some([0x81, 0x00]) | Some([0x88, 0xa8]) => {}
-        _ => return false,
+    if !crate::parse::ip_ethertype(frame) {
+        return false;
     }
-    complete_partial_ip(frame)
+    match locate_l4(frame) {
+        Some(l4) => complete_partial_l4(frame, &l4),
+        None => false,
+    }
 }
 
-fn complete_partial_ip(frame: &mut [u8]) -> bool {
-    let Some(l4) = locate_l4(frame) else {
-        return false;
-    };
+/// [`complete_partial`] for a frame already parsed by [`locate_l4`].
+#[inline]
+pub fn complete_partial_l4(frame: &mut [u8], l4: &L4) -> bool {
     let field = match l4.proto {
         ip_proto::TCP if l4.len >= tcp::MIN_HEADER_LEN => tcp::CHECKSUM,
         ip_proto::UDP if l4.len >= udp::HEADER_LEN => udp::CHECKSUM,

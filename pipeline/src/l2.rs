@@ -1,44 +1,57 @@
-//! The layer-2 stage: validate, learn the source, look up the destination.
+//! The layer-2 stage: validate, parse, learn the source, look up the
+//! destination.
 //!
-//! One call per batch. For each packet it writes a [`Verdict`]; it never sends
-//! anything itself. The MAC table is passed in already locked, once per batch.
+//! One call per run of packets. For each packet still undecided it writes a
+//! [`Verdict`]; it never sends anything itself. The bridge's MAC table is
+//! locked once per call. A frame that came through a tunnel is learned with
+//! the remote VTEP it came from (`meta.tun_remote`), and a frame to a MAC
+//! behind a tunnel port leaves with that remote in `meta.tun_remote`.
 
 use crate::checksum;
-use crate::mac_table::MacTable;
-use crate::packet::{PortNo, MIN_FRAME};
+use crate::mac_table::{Dest, MacTable};
+use crate::packet::{Packet, MIN_FRAME};
+use crate::parse;
+use crate::stage::{Ctx, Stage};
 use crate::verdict::{DropReason, Verdict};
-use crate::Batch;
+use std::sync::{Arc, Mutex, PoisonError};
 
-/// What the stage needs to know about the ingress port.
-#[derive(Debug, Clone, Copy)]
-pub struct Ingress {
-    pub port: PortNo,
-    /// Largest frame accepted on this port (bytes, without FCS).
+/// The L2 stage of one port: its bridge's table and its frame limit.
+pub struct L2Switch {
+    pub macs: Arc<Mutex<MacTable>>,
+    /// Largest frame accepted on the ingress port (bytes, without FCS).
     pub max_frame: usize,
 }
 
-/// Runs the stage over `batch`, writing one verdict per packet into
-/// `verdicts[..batch.len()]`. Packets get `meta.in_port` set; their VLAN
-/// (`meta.vlan`) must already be classified.
-pub fn switch_batch(
-    batch: &mut Batch,
-    ingress: Ingress,
+impl Stage for L2Switch {
+    fn name(&self) -> &'static str {
+        "l2-switch"
+    }
+
+    fn process(&self, cx: &Ctx, pkts: &mut [Packet], verdicts: &mut [Verdict]) {
+        let mut table = self.macs.lock().unwrap_or_else(PoisonError::into_inner);
+        switch(pkts, self.max_frame, &mut table, cx.now_ms, verdicts);
+    }
+}
+
+/// Runs the stage over `pkts`, whose VLAN (`meta.vlan`) and ingress port
+/// (`meta.in_port`) are set, writing one verdict per undecided packet.
+pub fn switch(
+    pkts: &mut [Packet],
+    max_frame: usize,
     table: &mut MacTable,
     now_ms: u64,
     verdicts: &mut [Verdict],
 ) {
-    // One-entry caches, valid for this batch only (VPP does the same):
+    // One-entry caches, valid for this call only (VPP does the same):
     // consecutive packets from one source are learned once, and consecutive
     // packets to one destination are looked up once. A learn that changes
     // the table drops the destination cache. Keys are (VLAN, MAC) as u64;
     // NO_KEY matches none (a VLAN id has 12 bits).
     const NO_KEY: u64 = u64::MAX;
-    let mut last_src = NO_KEY;
+    let (mut last_src, mut last_from) = (NO_KEY, Dest::default());
     let (mut last_dst, mut last_out) = (NO_KEY, None);
-    let n = batch.len().min(verdicts.len());
-    for (pkt, verdict) in batch.packets_mut()[..n].iter_mut().zip(&mut verdicts[..n]) {
-        pkt.meta.in_port = ingress.port;
-        if matches!(*verdict, Verdict::Drop(_)) {
+    for (pkt, verdict) in pkts.iter_mut().zip(verdicts.iter_mut()) {
+        if *verdict != Verdict::Continue {
             continue;
         }
         let len = pkt.len();
@@ -46,10 +59,14 @@ pub fn switch_batch(
             *verdict = Verdict::Drop(DropReason::Runt);
             continue;
         }
-        if len > ingress.max_frame {
+        if len > max_frame {
             *verdict = Verdict::Drop(DropReason::Oversize);
             continue;
         }
+        let from = Dest {
+            port: pkt.meta.in_port,
+            remote: pkt.meta.tun_remote,
+        };
         let vlan = (pkt.meta.vlan as u64) << 48;
         let frame = pkt.data_mut();
         // Both MACs from two 8-byte loads: dst is bytes 0..6, src 6..12.
@@ -61,13 +78,20 @@ pub fn switch_batch(
             *verdict = Verdict::Drop(DropReason::MulticastSource);
             continue;
         }
-        checksum::complete_partial(frame);
+        if let Some(l4) = parse::ip_ethertype(frame)
+            .then(|| parse::locate_l4(frame))
+            .flatten()
+        {
+            checksum::complete_partial_l4(frame, &l4);
+            let m = &mut pkt.meta;
+            (m.l3, m.l4, m.proto) = (l4.l3 as u16, l4.off as u16, l4.proto);
+        }
         let src_key = vlan | src;
-        if src_key != last_src {
-            if table.learn_key(src_key, ingress.port, now_ms) {
+        if src_key != last_src || from != last_from {
+            if table.learn_key(src_key, from, now_ms) {
                 last_dst = NO_KEY;
             }
-            last_src = src_key;
+            (last_src, last_from) = (src_key, from);
         }
         if dst & GROUP_BIT != 0 {
             *verdict = Verdict::Flood;
@@ -79,8 +103,11 @@ pub fn switch_batch(
             last_dst = dst_key;
         }
         *verdict = match last_out {
-            Some(p) if p == ingress.port => Verdict::Drop(DropReason::SamePort),
-            Some(p) => Verdict::Output(p),
+            Some(d) if d.port == from.port => Verdict::Drop(DropReason::SamePort),
+            Some(d) => {
+                pkt.meta.tun_remote = d.remote;
+                Verdict::Output(d.port)
+            }
             None => Verdict::Flood,
         };
     }
@@ -93,7 +120,7 @@ const GROUP_BIT: u64 = 1 << 40;
 mod tests {
     use super::*;
     use crate::wire::eth;
-    use crate::BATCH_SIZE;
+    use crate::{Batch, PortNo, BATCH_SIZE};
 
     fn frame(dst: [u8; 6], src: [u8; 6]) -> Vec<u8> {
         let mut f = Vec::new();
@@ -108,13 +135,13 @@ mod tests {
     const B: [u8; 6] = [2, 0, 0, 0, 0, 0xb];
 
     fn run(batch: &mut Batch, port: PortNo, t: &mut MacTable) -> Vec<Verdict> {
-        let mut v = [Verdict::Flood; BATCH_SIZE];
-        let ing = Ingress {
-            port,
-            max_frame: 1518,
-        };
-        switch_batch(batch, ing, t, 0, &mut v);
-        v[..batch.len()].to_vec()
+        let mut v = [Verdict::Continue; BATCH_SIZE];
+        let n = batch.len();
+        for p in batch.packets_mut() {
+            p.meta.in_port = port;
+        }
+        switch(batch.packets_mut(), 1518, t, 0, &mut v[..n]);
+        v[..n].to_vec()
     }
 
     #[test]
@@ -159,6 +186,45 @@ mod tests {
             run(&mut b, 1, &mut t),
             vec![Verdict::Drop(DropReason::SamePort)]
         );
+    }
+
+    #[test]
+    fn a_tunnelled_source_is_learned_with_its_remote_and_answered_there() {
+        let mut t = MacTable::default();
+        let mut b = Batch::new();
+        b.push_copy(&frame(B, A));
+        b.packets_mut()[0].meta.tun_remote = 0x0a00_0002;
+        run(&mut b, 4, &mut t);
+        b.clear();
+        b.push_copy(&frame(A, B));
+        assert_eq!(run(&mut b, 1, &mut t), vec![Verdict::Output(4)]);
+        assert_eq!(b.packets()[0].meta.tun_remote, 0x0a00_0002);
+    }
+
+    #[test]
+    fn decided_packets_are_left_alone() {
+        let mut t = MacTable::default();
+        let mut b = Batch::new();
+        b.push_copy(&frame(B, A));
+        let mut v = [Verdict::Drop(DropReason::VlanNotAllowed)];
+        switch(b.packets_mut(), 1518, &mut t, 0, &mut v);
+        assert_eq!(v, [Verdict::Drop(DropReason::VlanNotAllowed)]);
+        assert!(t.is_empty(), "a dropped frame teaches nothing");
+    }
+
+    #[test]
+    fn ip_frames_are_parsed_into_meta() {
+        let mut t = MacTable::default();
+        let mut f = frame(B, A);
+        f[14] = 0x45; // IPv4, 20-byte header
+        f[16..18].copy_from_slice(&46u16.to_be_bytes());
+        f[23] = 17; // UDP
+        f[38..40].copy_from_slice(&26u16.to_be_bytes());
+        let mut b = Batch::new();
+        b.push_copy(&f);
+        run(&mut b, 1, &mut t);
+        let m = b.packets()[0].meta;
+        assert_eq!((m.l3, m.l4, m.proto), (14, 34, 17));
     }
 
     #[test]

@@ -13,6 +13,9 @@ pub mod l2;
 pub mod mac_table;
 #[allow(unsafe_code)] // the buffer in use is reached through a pointer
 pub mod packet;
+pub mod parse;
+pub mod stage;
+pub mod tunnel;
 pub mod verdict;
 pub mod vlan;
 pub mod vxlan;

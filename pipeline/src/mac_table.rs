@@ -1,5 +1,7 @@
-//! The MAC learning table of one bridge: (VLAN, MAC) -> port, with aging and
-//! a size limit that evicts the least recently used entry.
+//! The MAC learning table of one bridge: (VLAN, MAC) -> port (and, behind a
+//! tunnel port, the remote VTEP), with aging and a size limit that evicts
+//! the least recently used entry. Static entries (`fdb/add`) never age, are
+//! never evicted and are not moved by learning.
 //!
 //! Eviction and aging use a queue of (key, stamp) records in the order
 //! entries were (re)queued, with lazy deletion: a record whose stamp no longer
@@ -33,9 +35,28 @@ pub fn split_key(k: u64) -> (u16, [u8; 6]) {
 
 type Map = FlatMap<Entry>;
 
+/// Where a MAC lives: a port and, for a tunnel port, the remote VTEP's
+/// IPv4 address (host byte order; 0 for other ports).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Dest {
+    pub port: PortNo,
+    pub remote: u32,
+}
+
+impl Dest {
+    #[inline]
+    pub fn port(port: PortNo) -> Dest {
+        Dest { port, remote: 0 }
+    }
+}
+
+/// `queued` of a static entry: matches no queue record, so aging and
+/// eviction skip it.
+const STATIC: u64 = u64::MAX;
+
 #[derive(Debug, Clone, Copy, Default)]
 struct Entry {
-    port: PortNo,
+    dest: Dest,
     /// Last time (ms) the MAC was seen as a source.
     used: u64,
     /// Stamp of this entry's live record in the queue.
@@ -49,6 +70,9 @@ pub struct FdbEntry {
     pub vlan: u16,
     pub mac: [u8; 6],
     pub age_secs: u64,
+    /// Remote VTEP (host byte order), 0 when not behind a tunnel.
+    pub remote: u32,
+    pub is_static: bool,
 }
 
 pub struct MacTable {
@@ -112,16 +136,49 @@ impl MacTable {
     /// table's answer for this MAC changed (new entry or moved).
     #[inline]
     pub fn learn(&mut self, vlan: u16, mac: &[u8; 6], port: PortNo, now_ms: u64) -> bool {
-        self.learn_key(key(vlan, mac), port, now_ms)
+        self.learn_key(key(vlan, mac), Dest::port(port), now_ms)
     }
 
-    /// [`MacTable::learn`] for a key made with [`key`].
+    /// Adds or replaces a static entry (`fdb/add`). False when the table is
+    /// full of static entries.
+    pub fn add_static(&mut self, vlan: u16, mac: &[u8; 6], dest: Dest) -> bool {
+        let k = key(vlan, mac);
+        if self.map.get(k).is_none() {
+            while self.map.len() >= self.max_entries {
+                if !self.evict_one() {
+                    return false;
+                }
+            }
+        }
+        self.map.insert(
+            k,
+            Entry {
+                dest,
+                used: 0,
+                queued: STATIC,
+            },
+        );
+        true
+    }
+
+    /// Removes the entry for `mac` in `vlan`, static or learned. True when
+    /// there was one.
+    pub fn remove(&mut self, vlan: u16, mac: &[u8; 6]) -> bool {
+        self.map.remove(key(vlan, mac)).is_some()
+    }
+
+    /// [`MacTable::learn`] for a key made with [`key`], with the remote a
+    /// tunnelled frame came from. A static entry is left as it is. When the
+    /// table is full of static entries, nothing is learned.
     #[inline]
-    pub fn learn_key(&mut self, k: u64, port: PortNo, now_ms: u64) -> bool {
+    pub fn learn_key(&mut self, k: u64, dest: Dest, now_ms: u64) -> bool {
         if let Some(e) = self.map.get_mut(k) {
+            if e.queued == STATIC {
+                return false;
+            }
             e.used = now_ms;
-            if e.port != port {
-                e.port = port;
+            if e.dest != dest {
+                e.dest = dest;
                 self.moved += 1;
                 return true;
             }
@@ -129,13 +186,13 @@ impl MacTable {
         }
         while self.map.len() >= self.max_entries {
             if !self.evict_one() {
-                break;
+                return false;
             }
         }
         self.map.insert(
             k,
             Entry {
-                port,
+                dest,
                 used: now_ms,
                 queued: now_ms,
             },
@@ -150,13 +207,13 @@ impl MacTable {
     /// The port `mac` was learned on in `vlan`, if any.
     #[inline]
     pub fn lookup(&self, vlan: u16, mac: &[u8; 6]) -> Option<PortNo> {
-        self.lookup_key(key(vlan, mac))
+        self.lookup_key(key(vlan, mac)).map(|d| d.port)
     }
 
-    /// [`MacTable::lookup`] for a key made with [`key`].
+    /// Where the MAC of key `k` (made with [`key`]) lives.
     #[inline]
-    pub fn lookup_key(&self, k: u64) -> Option<PortNo> {
-        self.map.get(k).map(|e| e.port)
+    pub fn lookup_key(&self, k: u64) -> Option<Dest> {
+        self.map.get(k).map(|e| e.dest)
     }
 
     /// Removes entries not seen for the aging time. Call about once a second.
@@ -192,13 +249,13 @@ impl MacTable {
 
     /// Removes the entries learned on `port` (port deleted or moved VLAN).
     pub fn flush_port(&mut self, port: PortNo) {
-        self.map.retain(|_, e| e.port != port);
+        self.map.retain(|_, e| e.dest.port != port);
     }
 
     /// Removes the entries of `port` in `vlan`.
     pub fn flush_port_vlan(&mut self, port: PortNo, vlan: u16) {
         self.map
-            .retain(|k, e| !(e.port == port && split_key(k).0 == vlan));
+            .retain(|k, e| !(e.dest.port == port && split_key(k).0 == vlan));
     }
 
     /// A snapshot of the table sorted by port, VLAN, MAC.
@@ -208,11 +265,18 @@ impl MacTable {
             .iter()
             .map(|(k, e)| {
                 let (vlan, mac) = split_key(k);
+                let is_static = e.queued == STATIC;
                 FdbEntry {
-                    port: e.port,
+                    port: e.dest.port,
                     vlan,
                     mac,
-                    age_secs: now_ms.saturating_sub(e.used) / 1000,
+                    age_secs: if is_static {
+                        0
+                    } else {
+                        now_ms.saturating_sub(e.used) / 1000
+                    },
+                    remote: e.dest.remote,
+                    is_static,
                 }
             })
             .collect();
@@ -249,7 +313,12 @@ impl MacTable {
 
     /// Rebuilds the queue from the live entries (drops stale records).
     fn compact(&mut self) {
-        let mut live: Vec<(u64, u64)> = self.map.iter().map(|(k, e)| (k, e.used)).collect();
+        let mut live: Vec<(u64, u64)> = self
+            .map
+            .iter()
+            .filter(|(_, e)| e.queued != STATIC)
+            .map(|(k, e)| (k, e.used))
+            .collect();
         live.sort_by_key(|&(_, used)| used);
         self.queue.clear();
         for (k, used) in live {
@@ -337,6 +406,55 @@ mod tests {
         t.set_limits(4, 300);
         assert_eq!(t.len(), 4);
         assert_eq!(t.lookup(0, &mac(9)), Some(1));
+    }
+
+    #[test]
+    fn remotes_are_learned_and_a_new_remote_is_a_move() {
+        let mut t = MacTable::default();
+        let k = key(0, &mac(1));
+        let a = Dest {
+            port: 5,
+            remote: 0x0a00_0001,
+        };
+        let b = Dest {
+            port: 5,
+            remote: 0x0a00_0002,
+        };
+        assert!(t.learn_key(k, a, 0));
+        assert!(!t.learn_key(k, a, 1));
+        assert!(t.learn_key(k, b, 2));
+        assert_eq!(t.lookup_key(k), Some(b));
+        assert_eq!(t.moved, 1);
+        assert_eq!(t.entries(2)[0].remote, 0x0a00_0002);
+    }
+
+    #[test]
+    fn static_entries_never_age_move_or_get_evicted() {
+        let mut t = MacTable::new(2, 1);
+        let home = Dest {
+            port: 7,
+            remote: 0x0a00_0003,
+        };
+        assert!(t.add_static(0, &mac(1), home));
+        t.learn(0, &mac(1), 2, 0); // learning does not move it
+        assert_eq!(t.lookup_key(key(0, &mac(1))), Some(home));
+        t.learn(0, &mac(2), 1, 0);
+        t.learn(0, &mac(3), 1, 10); // evicts 2, never the static one
+        assert_eq!(t.lookup(0, &mac(2)), None);
+        t.age(100_000);
+        assert_eq!(t.lookup(0, &mac(1)), Some(7));
+        assert!(t.entries(100_000)[0].is_static);
+        assert!(t.remove(0, &mac(1)));
+        assert!(!t.remove(0, &mac(1)));
+    }
+
+    #[test]
+    fn a_table_full_of_static_entries_learns_nothing() {
+        let mut t = MacTable::new(1, 300);
+        assert!(t.add_static(0, &mac(1), Dest::port(1)));
+        assert!(!t.learn(0, &mac(2), 1, 0));
+        assert!(!t.add_static(0, &mac(3), Dest::port(1)));
+        assert_eq!(t.len(), 1);
     }
 
     #[test]

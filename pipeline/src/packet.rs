@@ -47,6 +47,12 @@ pub struct Meta {
     /// receive queue); once the L2 stage has decided, the one a unicast
     /// frame to a tunnel port goes to. 0 = none.
     pub tun_remote: u32,
+    /// Offsets of the L3 and L4 headers and the IP protocol, for an IPv4
+    /// or IPv6 frame that is not a fragment, filled by the first stage that
+    /// parses the frame ([`crate::parse`]); 0 = not parsed or not IP.
+    pub l3: u16,
+    pub l4: u16,
+    pub proto: u8,
 }
 
 /// A buffer a packet can work in.

@@ -1,64 +1,82 @@
-//! Where a packet goes after the stages: one output port, every other port of
-//! its bridge (and VLAN), or nowhere for a counted reason.
+//! What a stage decides for each packet: go on to the next stage, leave by
+//! one port, flood, re-enter the pipeline as if received on another port
+//! (a decapsulated frame comes in on its tunnel port), or drop for a
+//! counted reason.
 
 use crate::packet::PortNo;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
+    /// Not decided yet: the next stage looks at it.
+    Continue,
     Output(PortNo),
+    /// Every port of the bridge (and VLAN) but the one it came in on.
     Flood,
+    /// Run the ingress chain of this port next, as if received there
+    /// (`meta.in_port` is already set to it).
+    Reenter(PortNo),
     Drop(DropReason),
 }
 
-/// Why a packet was dropped. Each reason has its own counter per port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum DropReason {
+/// Declares [`DropReason`] from one table: variant, counter name, whether it
+/// counts against the output port (a transmit drop), and what it means.
+macro_rules! drop_reasons {
+    ($( $(#[$doc:meta])* $variant:ident = $name:literal, $tx:literal; )*) => {
+        /// Why a packet was dropped. Each reason has its own counter per port.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[repr(u8)]
+        pub enum DropReason {
+            $( $(#[$doc])* $variant, )*
+        }
+
+        impl DropReason {
+            pub const ALL: &'static [DropReason] = &[$(DropReason::$variant,)*];
+            pub const COUNT: usize = Self::ALL.len();
+
+            /// The counter name shown by `vswctl dump-ports`.
+            pub fn name(self) -> &'static str {
+                match self { $(DropReason::$variant => $name,)* }
+            }
+
+            /// True for drops counted against the port a frame could not
+            /// leave by, rather than the one it came in on.
+            pub fn is_tx(self) -> bool {
+                match self { $(DropReason::$variant => $tx,)* }
+            }
+        }
+    };
+}
+
+drop_reasons! {
     /// Shorter than an Ethernet header.
-    Runt = 0,
-    /// Larger than the port's frame limit.
-    Oversize,
+    Runt = "runt", false;
+    /// Larger than the ingress port's frame limit.
+    Oversize = "oversize", false;
     /// The source MAC is a multicast or broadcast address.
-    MulticastSource,
+    MulticastSource = "multicast-source", false;
     /// The learned output port is the ingress port (hairpin).
-    SamePort,
+    SamePort = "same-port", false;
     /// The port is not in a bridge (being removed).
-    NoBridge,
+    NoBridge = "no-bridge", false;
     /// VLAN not allowed on the ingress port (tag on an access port, VID not in trunks).
-    VlanNotAllowed,
+    VlanNotAllowed = "vlan-not-allowed", false;
     /// A VLAN header that is cut short or otherwise unreadable.
-    MalformedVlan,
+    MalformedVlan = "malformed-vlan", false;
+    /// A VXLAN datagram shorter than its header.
+    TunnelShort = "vxlan-short", false;
+    /// A VXLAN header without the I flag.
+    TunnelBadFlags = "vxlan-bad-flags", false;
+    /// No tunnel port has this VNI and remote.
+    TunnelUnknownVni = "vxlan-unknown-vni", false;
+    /// The frame inside a VXLAN datagram is not a valid Ethernet frame.
+    TunnelInnerInvalid = "vxlan-inner-invalid", false;
     /// The output port's transmit ring was full.
-    TxFull,
+    TxFull = "tx-full", true;
+    /// Larger than the output port (or its tunnel's underlay) can carry.
+    TxTooBig = "tx-too-big", true;
 }
 
 impl DropReason {
-    pub const COUNT: usize = 8;
-    pub const ALL: [DropReason; Self::COUNT] = [
-        DropReason::Runt,
-        DropReason::Oversize,
-        DropReason::MulticastSource,
-        DropReason::SamePort,
-        DropReason::NoBridge,
-        DropReason::VlanNotAllowed,
-        DropReason::MalformedVlan,
-        DropReason::TxFull,
-    ];
-
-    /// The counter name shown by `vswctl dump-ports`.
-    pub fn name(self) -> &'static str {
-        match self {
-            DropReason::Runt => "runt",
-            DropReason::Oversize => "oversize",
-            DropReason::MulticastSource => "multicast-source",
-            DropReason::SamePort => "same-port",
-            DropReason::NoBridge => "no-bridge",
-            DropReason::VlanNotAllowed => "vlan-not-allowed",
-            DropReason::MalformedVlan => "malformed-vlan",
-            DropReason::TxFull => "tx-full",
-        }
-    }
-
     #[inline]
     pub fn index(self) -> usize {
         self as usize
@@ -74,5 +92,14 @@ mod tests {
         for (i, r) in DropReason::ALL.iter().enumerate() {
             assert_eq!(r.index(), i);
         }
+        assert_eq!(DropReason::COUNT, DropReason::ALL.len());
+    }
+
+    #[test]
+    fn names_are_unique() {
+        let mut names: Vec<_> = DropReason::ALL.iter().map(|r| r.name()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), DropReason::COUNT);
     }
 }

@@ -8,9 +8,10 @@
 //! payload is never copied.
 
 use crate::packet::Packet;
+use crate::stage::{Ctx, Stage};
 use crate::verdict::{DropReason, Verdict};
 use crate::wire::{be16, eth, put_be16, vlan};
-use crate::Batch;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum VlanMode {
@@ -291,22 +292,45 @@ fn classify_untagged(pkt: &mut Packet, port: &VlanPort) -> Result<(), DropReason
     Ok(())
 }
 
-/// Runs [`classify`] over a batch, writing drops into `verdicts`.
-pub fn ingress_batch(batch: &mut Batch, port: &VlanPort, verdicts: &mut [Verdict]) {
-    for (pkt, v) in batch.packets_mut().iter_mut().zip(verdicts.iter_mut()) {
-        let untagged = matches!(
-            pkt.data().get(eth::ETHERTYPE),
-            Some(t) if !is_tpid(u16::from_be_bytes([t[0], t[1]]))
-        );
-        let r = if untagged {
-            classify_untagged(pkt, port)
-        } else {
-            classify(pkt, port)
-        };
-        if let Err(r) = r {
-            *v = Verdict::Drop(r);
+/// The VLAN classification stage of one port: sets each packet's VLAN and
+/// pops its outer tag, or drops it.
+pub struct VlanIngress(pub Arc<VlanPort>);
+
+impl Stage for VlanIngress {
+    fn name(&self) -> &'static str {
+        "vlan-ingress"
+    }
+
+    fn process(&self, _cx: &Ctx, pkts: &mut [Packet], verdicts: &mut [Verdict]) {
+        let port = &*self.0;
+        for (pkt, v) in pkts.iter_mut().zip(verdicts.iter_mut()) {
+            if *v != Verdict::Continue {
+                continue;
+            }
+            let untagged = matches!(
+                pkt.data().get(eth::ETHERTYPE),
+                Some(t) if !is_tpid(u16::from_be_bytes([t[0], t[1]]))
+            );
+            let r = if untagged {
+                classify_untagged(pkt, port)
+            } else {
+                classify(pkt, port)
+            };
+            if let Err(r) = r {
+                *v = Verdict::Drop(r);
+            }
         }
     }
+}
+
+/// The 4 bytes of the outer tag a packet leaves with (TPID `tpid`, the
+/// packet's VLAN and priority), to be written after the MAC addresses as
+/// the frame is copied to its output.
+#[inline]
+pub fn tag_bytes(pkt: &Packet, tpid: u16) -> [u8; vlan::TAG_LEN] {
+    let tci = vlan::tci(pkt.meta.pcp, pkt.meta.vlan);
+    let (t, c) = (tpid.to_be_bytes(), tci.to_be_bytes());
+    [t[0], t[1], c[0], c[1]]
 }
 
 /// Pushes an outer tag for the packet's VLAN. Returns false when there is
@@ -324,7 +348,7 @@ pub fn push_tag(pkt: &mut Packet, tpid: u16) -> bool {
     }
 }
 
-/// Undoes [`push_tag`] (after the frame was sent to one port of a flood).
+/// Undoes [`push_tag`].
 #[inline]
 pub fn pop_tag(pkt: &mut Packet) {
     pkt.remove_at(vlan::OFFSET, vlan::TAG_LEN);

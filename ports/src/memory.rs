@@ -49,6 +49,15 @@ impl TxQueue for MemoryTx {
         true
     }
 
+    fn send_parts(&mut self, parts: &[&[u8]]) -> bool {
+        let mut q = self.output.lock().unwrap_or_else(|e| e.into_inner());
+        if q.len() >= self.limit {
+            return false;
+        }
+        q.push_back(parts.concat());
+        true
+    }
+
     fn flush(&mut self) {}
 }
 
@@ -63,6 +72,12 @@ impl TxQueue for SinkTx {
     fn send(&mut self, frame: &[u8]) -> bool {
         self.frames += 1;
         self.bytes += frame.len() as u64;
+        true
+    }
+
+    fn send_parts(&mut self, parts: &[&[u8]]) -> bool {
+        self.frames += 1;
+        self.bytes += parts.iter().map(|p| p.len() as u64).sum::<u64>();
         true
     }
 

@@ -113,6 +113,9 @@ pub struct DaemonOptions {
     pub extra_args: Vec<String>,
     /// How long to wait for the control socket; `None` means [`START_TIMEOUT`].
     pub start_timeout: Option<Duration>,
+    /// Run the daemon inside this network namespace (`ip netns exec`), as
+    /// the switch of a "host" that is itself a namespace.
+    pub netns: Option<String>,
 }
 
 /// A running (or stopped) `vswitchd` with its own run directory and db.
@@ -127,6 +130,7 @@ pub struct Daemon {
     log: PathBuf,
     extra_args: Vec<String>,
     start_timeout: Duration,
+    netns: Option<String>,
     child: Option<Child>,
     starts: u32,
     log_shown: bool,
@@ -159,6 +163,7 @@ impl Daemon {
             rundir,
             extra_args: opts.extra_args,
             start_timeout: opts.start_timeout.unwrap_or(START_TIMEOUT),
+            netns: opts.netns,
             child: None,
             starts: 0,
             log_shown: false,
@@ -192,7 +197,16 @@ impl Daemon {
             args.join(" ")
         );
         let err_log = log.try_clone().map_err(|e| format!("dup log file: {e}"))?;
-        let mut cmd = Command::new(&self.bins.vswitchd);
+        // `ip netns exec` enters the namespace and execs the daemon, so the
+        // child is the daemon itself.
+        let mut cmd = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(&self.bins.vswitchd);
+                c
+            }
+            None => Command::new(&self.bins.vswitchd),
+        };
         cmd.args(&args)
             .env_remove("VSWITCH_RUNDIR")
             .stdin(Stdio::null())

@@ -25,6 +25,7 @@ pub mod lab;
 pub mod model;
 pub mod names;
 pub mod netns;
+pub mod overlay;
 pub mod poll;
 pub mod traffic;
 pub mod veth;

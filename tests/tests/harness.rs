@@ -321,6 +321,7 @@ impl FakeBins {
             bin_dir: Some(self.0.clone()),
             extra_args: vec!["--log-level".into(), "debug".into()],
             start_timeout: Some(Duration::from_secs(2)),
+            netns: None,
         }
     }
 }

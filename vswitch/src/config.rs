@@ -36,7 +36,7 @@ pub struct Bridge {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Port {
     /// Interface type: "" (system: AF_XDP, falling back to AF_PACKET),
-    /// "afxdp", "afpacket", "tap", "internal".
+    /// "afxdp", "afpacket", "tap", "internal", "vxlan".
     #[serde(default, rename = "type")]
     pub kind: String,
     #[serde(default)]
@@ -58,7 +58,9 @@ pub struct Port {
     pub ofport: Option<u16>,
 }
 
-pub const PORT_TYPES: &[&str] = &["", "system", "afxdp", "afpacket", "tap", "internal"];
+pub const PORT_TYPES: &[&str] = &[
+    "", "system", "afxdp", "afpacket", "tap", "internal", "vxlan",
+];
 
 /// The bridge settings the datapath uses, parsed from `other_config`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

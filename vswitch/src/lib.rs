@@ -15,6 +15,7 @@ pub mod daemon;
 pub mod datapath;
 pub mod db;
 pub mod runtime;
+pub mod tunnel;
 
 /// Default run directory (control socket and pid file).
 pub const DEFAULT_RUNDIR: &str = "/run/vswitch";

@@ -316,6 +316,22 @@ impl TxQueue for AfXdpTx {
         true
     }
 
+    fn send_parts(&mut self, parts: &[&[u8]]) -> bool {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        if len == 0 || len > FRAME_SIZE as usize {
+            return false;
+        }
+        let Some(addr) = self.take_free() else {
+            return false;
+        };
+        // SAFETY: as in `send`: a frame off the free list is user space's.
+        if !unsafe { self.frames.write_parts(addr, parts) } || !self.push_desc(addr, len) {
+            self.free.push(addr);
+            return false;
+        }
+        true
+    }
+
     fn flush_is_syscall(&self) -> bool {
         true
     }

@@ -288,6 +288,27 @@ impl FrameArea {
         }
         true
     }
+
+    /// Copies `parts`, one after the other, to UMEM offset `addr`. Returns
+    /// false (nothing written) when together they do not fit one frame.
+    ///
+    /// # Safety
+    /// As for [`Self::write`].
+    #[inline]
+    pub(super) unsafe fn write_parts(&mut self, addr: u64, parts: &[&[u8]]) -> bool {
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        if !self.check(addr, total) {
+            return false;
+        }
+        let mut at = addr;
+        for p in parts {
+            // SAFETY: each part lands inside the range checked above (the
+            // parts add up to `total`); the caller's guarantee covers it.
+            unsafe { self.write(at, p) };
+            at += p.len() as u64;
+        }
+        true
+    }
 }
 
 #[cfg(test)]

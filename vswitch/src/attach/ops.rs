@@ -69,7 +69,17 @@ pub(super) fn attach(txn: &mut Txn, a: AttachArgs) -> Result<Output, Failure> {
     }
 
     // The pair, its container end made directly inside the namespace.
-    let mtu = a.mtu.unwrap_or_else(|| bridge_mtu(&a.bridge));
+    // On a bridge with a VXLAN port, frames must fit the tunnel: the
+    // smallest underlay MTU less the encapsulation, unless --mtu says.
+    let tunnel_mtu = a
+        .mtu
+        .is_none()
+        .then(|| txn.rt.tunnel_inner_mtu(&a.bridge))
+        .flatten();
+    let mtu = a
+        .mtu
+        .or(tunnel_mtu)
+        .unwrap_or_else(|| bridge_mtu(&a.bridge));
     let mac = a
         .mac
         .unwrap_or_else(|| naming::derived_mac(&a.container, &a.ifname));
@@ -124,10 +134,14 @@ pub(super) fn attach(txn: &mut Txn, a: AttachArgs) -> Result<Output, Failure> {
             ip: ip.addr,
         });
     }
-    Ok(Output {
-        text: String::new(),
-        json,
-    })
+    let text = match tunnel_mtu {
+        Some(m) => format!(
+            "MTU {m}: bridge {} has a VXLAN port, whose underlay MTU less 50 bytes of encapsulation this is (--mtu sets another)\n",
+            a.bridge
+        ),
+        None => String::new(),
+    };
+    Ok(Output { text, json })
 }
 
 /// The port of a new attachment: its tag, and `external_ids` saying what

@@ -122,7 +122,7 @@ pub fn set_port_column(port: &mut Port, s: &Setting) -> Result<(), String> {
             no_key(s)?;
             if !PORT_TYPES.contains(&s.value.as_str()) {
                 return Err(format!(
-                    "interface type \"{}\" is not supported (use afxdp, afpacket, tap, internal or leave it empty)",
+                    "interface type \"{}\" is not supported (use afxdp, afpacket, tap, internal, vxlan or leave it empty)",
                     s.value
                 ));
             }
@@ -169,6 +169,12 @@ pub fn set_port_column(port: &mut Port, s: &Setting) -> Result<(), String> {
 }
 
 fn check_option(key: &str, value: &str) -> Result<(), String> {
+    if is_empty_value(value) {
+        return Ok(());
+    }
+    if crate::tunnel::OPTIONS.contains(&key) {
+        return crate::tunnel::check_option(key, value);
+    }
     match key {
         "xdp-mode" => {
             if ["best-effort", "native", "generic", ""].contains(&value) {
@@ -180,7 +186,8 @@ fn check_option(key: &str, value: &str) -> Result<(), String> {
             }
         }
         _ => Err(format!(
-            "unknown interface option \"{key}\" (known: xdp-mode)"
+            "unknown interface option \"{key}\" (known: xdp-mode, {})",
+            crate::tunnel::OPTIONS.join(", ")
         )),
     }
 }

@@ -14,6 +14,7 @@ use columns::{parse_setting, set_bridge_column, set_port_column};
 use ports::netdev::check_ifname;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use std::net::Ipv4Addr;
 
 /// One command as vswctl sends it.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -70,6 +71,18 @@ type CmdResult = Result<Output, Failure>;
 /// Work that happens only if the whole transaction commits.
 enum Effect {
     FdbFlush(Option<String>),
+    FdbAdd {
+        bridge: String,
+        vlan: u16,
+        mac: [u8; 6],
+        port: String,
+        remote: Option<Ipv4Addr>,
+    },
+    FdbDel {
+        bridge: String,
+        vlan: u16,
+        mac: [u8; 6],
+    },
     FdbFlushPort(String),
     PmdStatsClear,
 }
@@ -100,6 +113,20 @@ impl Outcome {
         for e in self.effects.drain(..) {
             match e {
                 Effect::FdbFlush(b) => rt.fdb_flush(b.as_deref()),
+                Effect::FdbAdd {
+                    bridge,
+                    vlan,
+                    mac,
+                    port,
+                    remote,
+                } => {
+                    if let Err(e) = rt.fdb_add(&bridge, vlan, &mac, &port, remote) {
+                        log::warn!("fdb/add: {e}");
+                    }
+                }
+                Effect::FdbDel { bridge, vlan, mac } => {
+                    rt.fdb_del(&bridge, vlan, &mac);
+                }
                 Effect::FdbFlushPort(p) => rt.fdb_flush_port(&p),
                 Effect::PmdStatsClear => rt.pmd_clear(),
             }
@@ -124,24 +151,37 @@ pub fn execute(req: &Request, cfg: &Config, rt: &Runtime) -> Outcome {
         attach: crate::attach::Pending::new(req),
     };
     let mut results = Vec::new();
+    let mut failed = None;
     for c in &req.commands {
         match txn.run(c) {
             Ok(o) => results.push(o),
             Err(f) => {
-                txn.attach.abort();
-                return Outcome {
-                    response: Response {
-                        ok: false,
-                        error: Some(f.message),
-                        exit_code: f.exit_code,
-                        results: Vec::new(),
-                    },
-                    new_config: None,
-                    effects: Vec::new(),
-                    attach: crate::attach::Pending::new(req),
-                };
+                failed = Some(f);
+                break;
             }
         }
+    }
+    // The whole new configuration must hold together (tunnels that would
+    // share a VNI, a UDP port something else has).
+    if failed.is_none() && txn.cfg.bridges != cfg.bridges {
+        failed = crate::tunnel::validate(&txn.cfg)
+            .and_then(|()| rt.check_tunnel_ports(cfg, &txn.cfg))
+            .err()
+            .map(Failure::from);
+    }
+    if let Some(f) = failed {
+        txn.attach.abort();
+        return Outcome {
+            response: Response {
+                ok: false,
+                error: Some(f.message),
+                exit_code: f.exit_code,
+                results: Vec::new(),
+            },
+            new_config: None,
+            effects: Vec::new(),
+            attach: crate::attach::Pending::new(req),
+        };
     }
     txn.cfg.assign_ofports();
     let changed = txn.cfg.bridges != cfg.bridges;
@@ -288,6 +328,18 @@ impl Txn<'_> {
                     json: Value::Null,
                 })
             }
+            "fdb/add" => {
+                argc(3, 5)?;
+                self.fdb_add(args)
+            }
+            "fdb/del" => {
+                argc(2, 3)?;
+                self.fdb_del(args)
+            }
+            "tunnel/show" => {
+                argc(0, 0)?;
+                Ok(show::tunnels(self.rt))
+            }
             "dump-ports" => {
                 argc(1, 2)?;
                 let br = self.bridge(&args[0])?;
@@ -319,6 +371,72 @@ impl Txn<'_> {
             // --- end of container attachment ---
             other => Err(format!("unknown command '{other}'; use --help for help").into()),
         }
+    }
+
+    /// `fdb/add BR MAC PORT [vlan=N] [remote=IP]`: a static entry, checked
+    /// here and added once the transaction commits. Like OVS's, static
+    /// entries live in the running table only.
+    fn fdb_add(&mut self, args: &[String]) -> CmdResult {
+        let (br, mac, port) = (&args[0], parse_mac_arg(&args[1])?, &args[2]);
+        let b = self.bridge(br)?;
+        let Some(p) = b.ports.get(port.as_str()) else {
+            return Err(format!("bridge {br} has no port named {port}").into());
+        };
+        let (mut vlan, mut remote) = (0u16, None);
+        for a in &args[3..] {
+            match a.split_once('=') {
+                Some(("vlan", v)) => vlan = parse_fdb_vlan(v)?,
+                Some(("remote", v)) => {
+                    let ip: Ipv4Addr = v
+                        .parse()
+                        .map_err(|_| format!("remote \"{v}\" is not an IPv4 address"))?;
+                    let spec = crate::tunnel::VxlanSpec::from_options(&p.options)
+                        .ok()
+                        .filter(|_| p.kind == crate::tunnel::KIND)
+                        .ok_or_else(|| {
+                            format!("port {port} is not a vxlan port: remote= does not apply")
+                        })?;
+                    if !spec.remotes.contains(&ip) {
+                        return Err(format!("{ip} is not a remote of port {port}").into());
+                    }
+                    remote = Some(ip);
+                }
+                _ => return Err(format!("fdb/add: \"{a}\" is not vlan=N or remote=IP").into()),
+            }
+        }
+        self.effects.push(Effect::FdbAdd {
+            bridge: br.clone(),
+            vlan,
+            mac,
+            port: port.clone(),
+            remote,
+        });
+        Ok(none())
+    }
+
+    /// `fdb/del BR MAC [vlan=N]`.
+    fn fdb_del(&mut self, args: &[String]) -> CmdResult {
+        let (br, mac) = (&args[0], parse_mac_arg(&args[1])?);
+        self.bridge(br)?;
+        let vlan = match args.get(2).map(|a| a.split_once('=')) {
+            None => 0,
+            Some(Some(("vlan", v))) => parse_fdb_vlan(v)?,
+            Some(_) => return Err(format!("fdb/del: \"{}\" is not vlan=N", args[2]).into()),
+        };
+        let known = self
+            .rt
+            .fdb(br)
+            .iter()
+            .any(|(_, e)| e.vlan == vlan && e.mac == mac);
+        if !known {
+            return Err(format!("no entry for {} in VLAN {vlan} on bridge {br}", args[1]).into());
+        }
+        self.effects.push(Effect::FdbDel {
+            bridge: br.clone(),
+            vlan,
+            mac,
+        });
+        Ok(none())
     }
 
     fn bridge(&self, name: &str) -> Result<&Bridge, Failure> {
@@ -502,5 +620,17 @@ impl Txn<'_> {
             text: text(&lines),
             json: json!(values),
         })
+    }
+}
+
+fn parse_mac_arg(s: &str) -> Result<[u8; 6], Failure> {
+    pipeline::wire::eth::parse_mac(s)
+        .ok_or_else(|| format!("\"{s}\" is not a MAC address (aa:bb:cc:dd:ee:ff)").into())
+}
+
+fn parse_fdb_vlan(v: &str) -> Result<u16, Failure> {
+    match v.parse::<u16>() {
+        Ok(n) if n < 4095 => Ok(n),
+        _ => Err(format!("vlan \"{v}\" is not a VLAN id (0 to 4094)").into()),
     }
 }

@@ -130,16 +130,81 @@ pub fn show(cfg: &Config, rt: &Runtime, pid: u32) -> Output {
 
 pub fn fdb(rt: &Runtime, bridge: &str) -> Output {
     let rows = rt.fdb(bridge);
-    let mut t = String::from(" port  VLAN  MAC                Age\n");
+    let tunnelled = rows.iter().any(|(_, e)| e.remote != 0);
+    let mut t = String::from(" port  VLAN  MAC                Age");
+    t.push_str(if tunnelled { "  Remote\n" } else { "\n" });
     let mut j = Vec::new();
     for (name, e) in &rows {
         let mac = fmt_mac(&e.mac);
-        let _ = writeln!(t, "{name:>5}  {:>4}  {mac}  {:>3}", e.vlan, e.age_secs);
-        j.push(json!({"port": name, "vlan": e.vlan, "mac": mac, "age": e.age_secs}));
+        let age = if e.is_static {
+            "static".to_string()
+        } else {
+            e.age_secs.to_string()
+        };
+        let remote = (e.remote != 0).then(|| std::net::Ipv4Addr::from(e.remote).to_string());
+        let _ = write!(t, "{name:>5}  {:>4}  {mac}  {age:>3}", e.vlan);
+        match &remote {
+            Some(r) => {
+                let _ = writeln!(t, "  {r}");
+            }
+            None => t.push('\n'),
+        }
+        j.push(
+            json!({"port": name, "vlan": e.vlan, "mac": mac, "age": e.age_secs,
+                      "static": e.is_static, "remote": remote}),
+        );
     }
     Output {
         text: t,
         json: json!(j),
+    }
+}
+
+/// `tunnel/show`: each tunnel port with its VNI, remotes and their
+/// underlay, and each endpoint with its decapsulation errors.
+pub fn tunnels(rt: &Runtime) -> Output {
+    let tunnels = rt.tunnels();
+    let endpoints = rt.endpoints();
+    let mut t = String::new();
+    for tv in &tunnels {
+        let mtu = tv.inner_mtu.map_or("-".to_string(), |m| m.to_string());
+        let _ = writeln!(
+            t,
+            "{} (port {}): vxlan vni {} udp port {}, inner mtu {mtu}",
+            tv.port, tv.port_no, tv.vni, tv.dst_port
+        );
+        for r in &tv.remotes {
+            let via = match (&r.underlay, &r.local_ip, &r.error) {
+                (Some(dev), Some(local), _) => format!("via {dev} from {local}"),
+                (_, _, Some(e)) => format!("unreachable: {e}"),
+                _ => "unresolved".to_string(),
+            };
+            let _ = writeln!(
+                t,
+                "  remote {} {via}: rx pkts={} bytes={} tx pkts={} bytes={}",
+                r.remote_ip, r.rx_packets, r.rx_bytes, r.tx_packets, r.tx_bytes
+            );
+        }
+    }
+    for e in &endpoints {
+        let state = e.error.clone().unwrap_or_else(|| "listening".to_string());
+        let errs: Vec<String> = e
+            .decap_errors
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let _ = writeln!(
+            t,
+            "{} (udp {}): {state}, rx pkts={}, errors: {}",
+            e.name,
+            e.udp_port,
+            e.rx_packets,
+            errs.join(", ")
+        );
+    }
+    Output {
+        text: t,
+        json: json!({"tunnels": tunnels, "endpoints": endpoints}),
     }
 }
 

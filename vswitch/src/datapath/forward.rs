@@ -1,11 +1,22 @@
-//! Forwarding one received batch: run the stages, group the packets by
-//! output port (VPP's `nexts[]`), then hand each group to its port's
-//! transmit half, locking each output port once per batch.
+//! Forwarding one received batch: run the ingress port's chain of stages,
+//! send re-entered packets through their new port's chain, group the
+//! packets by output port (VPP's `nexts[]`), then hand each group to its
+//! port's transmit half, locking each output port once per batch.
+//!
+//! Per-port encapsulation is written as a frame is copied to its output:
+//! a flooded frame gets its VLAN tag or VXLAN headers as parts of the copy
+//! (`TxQueue::send_parts`), so the shared packet is never changed. A
+//! unicast frame is finished after its one output, so a tag is pushed into
+//! its headroom and the buffer itself may be sent (zero-copy AF_XDP).
 
 use super::{cycles, PortRef, Snapshot};
-use pipeline::l2::{self, Ingress};
+use pipeline::stage::Ctx;
+use pipeline::tunnel::Encap;
 use pipeline::vlan::{self, Egress};
-use pipeline::{Batch, DropReason, PortNo, Verdict, BATCH_SIZE};
+use pipeline::wire::vlan::{OFFSET as TAG_OFFSET, TAG_LEN};
+use pipeline::{vxlan, Batch, DropReason, Packet, PortNo, Verdict, BATCH_SIZE};
+use ports::TxQueue;
+use std::ops::Range;
 use std::sync::PoisonError;
 
 /// Packet indices of one batch bound for one output port.
@@ -26,6 +37,12 @@ impl Group {
     #[inline]
     fn members(&self) -> &[u8] {
         &self.idx[..self.len as usize]
+    }
+
+    #[inline]
+    fn push(&mut self, i: usize) {
+        self.idx[self.len as usize] = i as u8;
+        self.len += 1;
     }
 }
 
@@ -49,13 +66,28 @@ fn in_batch_order<'a>(a: &'a [u8], b: &'a [u8]) -> impl Iterator<Item = (u8, boo
     })
 }
 
+/// Largest ICMP "fragmentation needed" answer: Ethernet plus 576 bytes.
+const REPLY_MAX: usize = 14 + 576;
+
+/// An answer the switch sends back to a sender (ICMP fragmentation
+/// needed), at most one per batch.
+struct Reply {
+    /// The port the answered frame came in on, and its VLAN there.
+    port: Option<PortNo>,
+    vlan: u16,
+    pcp: u8,
+    tpid: u16,
+    len: usize,
+    buf: [u8; REPLY_MAX],
+}
+
 /// Per-thread forwarding state, reused for every batch.
 pub struct Forwarder {
     verdicts: [Verdict; BATCH_SIZE],
-    /// Unicast groups of the current batch (`ngroups` in use).
+    /// Unicast groups of the current run (`ngroups` in use).
     groups: [Group; BATCH_SIZE],
     ngroups: usize,
-    /// Packets of the current batch to flood.
+    /// Packets of the current run to flood.
     flood: Group,
     /// Output ports with frames still waiting for the kernel.
     pending: Vec<PortNo>,
@@ -63,6 +95,9 @@ pub struct Forwarder {
     /// AF_XDP TX kick and what the kernel does inside it), since the last
     /// `take_tx_cycles`.
     tx_cycles: u64,
+    /// A tagged inner frame for a tunnel, made contiguous.
+    scratch: Box<[u8; ports::GATHER_MAX]>,
+    reply: Box<Reply>,
 }
 
 impl Default for Forwarder {
@@ -74,49 +109,103 @@ impl Default for Forwarder {
 impl Forwarder {
     pub fn new() -> Self {
         Forwarder {
-            verdicts: [Verdict::Flood; BATCH_SIZE],
+            verdicts: [Verdict::Continue; BATCH_SIZE],
             groups: [Group::EMPTY; BATCH_SIZE],
             ngroups: 0,
             flood: Group::EMPTY,
             pending: Vec::with_capacity(64),
             tx_cycles: 0,
+            scratch: Box::new([0; ports::GATHER_MAX]),
+            reply: Box::new(Reply {
+                port: None,
+                vlan: 0,
+                pcp: 0,
+                tpid: 0,
+                len: 0,
+                buf: [0; REPLY_MAX],
+            }),
         }
     }
 
     /// Forwards `batch`, received on `in_port`. The batch keeps its packets
-    /// (frames are copied into the output rings); the caller clears it.
+    /// (frames are copied into the output rings, or their buffers swapped);
+    /// the caller clears it.
     pub fn process(&mut self, snap: &Snapshot, in_port: PortNo, batch: &mut Batch, now_ms: u64) {
-        let n = batch.len();
+        let n = batch.len().min(BATCH_SIZE);
         if n == 0 {
             return;
         }
         let Some(port) = snap.port(in_port) else {
             return;
         };
-        let bytes: usize = batch.packets().iter().map(|p| p.len()).sum();
+        let mut bytes = 0;
+        for p in batch.packets_mut() {
+            p.meta.in_port = in_port;
+            bytes += p.len();
+        }
         port.stats.add_rx(n as u64, bytes as u64);
-        let Some(bridge) = snap.bridges.get(port.bridge) else {
-            port.stats.add_drop(DropReason::NoBridge, n as u64);
+        let cx = Ctx { now_ms };
+        self.verdicts[..n].fill(Verdict::Continue);
+        port.ingress
+            .run(&cx, &mut batch.packets_mut()[..n], &mut self.verdicts[..n]);
+        match port.bridge {
+            Some(_) => self.finish(snap, port, batch, 0..n),
+            None => self.reenter(snap, port, batch, &cx),
+        }
+        if self.reply.port.is_some() {
+            self.send_reply(snap);
+        }
+    }
+
+    /// Runs each run of packets that re-enter on one port through that
+    /// port's chain and on to its outputs; counts the rest of the batch's
+    /// drops against the port it came in on.
+    fn reenter(&mut self, snap: &Snapshot, port: &PortRef, batch: &mut Batch, cx: &Ctx) {
+        let n = batch.len().min(BATCH_SIZE);
+        let mut i = 0;
+        while i < n {
+            let Verdict::Reenter(to) = self.verdicts[i] else {
+                if let Verdict::Drop(r) = self.verdicts[i] {
+                    port.stats.add_drop(r, 1);
+                }
+                i += 1;
+                continue;
+            };
+            let end = (i..n)
+                .find(|&j| self.verdicts[j] != Verdict::Reenter(to))
+                .unwrap_or(n);
+            let run = i..end;
+            i = end;
+            let Some(target) = snap.port(to).filter(|t| t.bridge.is_some()) else {
+                port.stats.add_drop(DropReason::NoBridge, run.len() as u64);
+                continue;
+            };
+            let pkts = &mut batch.packets_mut()[run.clone()];
+            let bytes: usize = pkts.iter().map(|p| p.len()).sum();
+            target.stats.add_rx(run.len() as u64, bytes as u64);
+            self.verdicts[run.clone()].fill(Verdict::Continue);
+            target
+                .ingress
+                .run(cx, pkts, &mut self.verdicts[run.clone()]);
+            self.finish(snap, target, batch, run);
+        }
+    }
+
+    /// Sends the packets of `run`, all received on `port`, where their
+    /// verdicts say.
+    fn finish(&mut self, snap: &Snapshot, port: &PortRef, batch: &mut Batch, run: Range<usize>) {
+        let Some(bridge) = port.bridge.and_then(|b| snap.bridges.get(b)) else {
+            port.stats.add_drop(DropReason::NoBridge, run.len() as u64);
             return;
         };
-
-        let verdicts = &mut self.verdicts[..n];
-        verdicts.fill(Verdict::Flood);
-        vlan::ingress_batch(batch, &port.vlan, verdicts);
-        let ingress = Ingress {
-            port: in_port,
-            max_frame: port.max_frame,
-        };
-        {
-            let mut macs = bridge.macs.lock().unwrap_or_else(PoisonError::into_inner);
-            l2::switch_batch(batch, ingress, &mut macs, now_ms, verdicts);
-        }
-        self.group(port, n);
-
+        self.group(port, run);
+        let in_port = port.port_no;
         if self.flood.len > 0 {
             // Every other port of the bridge gets the flood, plus its own
-            // unicast packets under the same lock.
+            // unicast packets under the same lock. Split horizon: what came
+            // from a tunnel is never flooded into a tunnel.
             let flood = self.flood;
+            let from_tunnel = port.is_tunnel();
             for &t in &bridge.ports {
                 if t == in_port {
                     continue;
@@ -127,7 +216,14 @@ impl Forwarder {
                     .find(|g| g.port == t)
                     .copied()
                     .unwrap_or(Group::EMPTY);
-                self.output(out, batch, uni.members(), flood.members());
+                let flood = if from_tunnel && out.is_tunnel() {
+                    &[][..]
+                } else {
+                    flood.members()
+                };
+                if !uni.members().is_empty() || !flood.is_empty() {
+                    self.output(out, batch, uni.members(), flood);
+                }
             }
             // Unicast to ports not in the flood list (none today) is dropped.
         } else {
@@ -140,18 +236,20 @@ impl Forwarder {
         }
     }
 
-    /// Sorts the verdicts into unicast groups and the flood group, and
-    /// counts drops against the ingress port.
-    fn group(&mut self, port: &PortRef, n: usize) {
+    /// Sorts the verdicts of `run` into unicast groups and the flood group,
+    /// and counts drops against the ingress port.
+    fn group(&mut self, port: &PortRef, run: Range<usize>) {
         self.ngroups = 0;
         self.flood.len = 0;
-        for i in 0..n.min(BATCH_SIZE) {
+        for i in run {
             match self.verdicts[i] {
                 Verdict::Drop(r) => port.stats.add_drop(r, 1),
-                Verdict::Flood => {
-                    self.flood.idx[self.flood.len as usize] = i as u8;
-                    self.flood.len += 1;
+                // A stage that left a packet undecided, or sent it into a
+                // second re-entry: nothing takes it further.
+                Verdict::Continue | Verdict::Reenter(_) => {
+                    port.stats.add_drop(DropReason::NoBridge, 1)
                 }
+                Verdict::Flood => self.flood.push(i),
                 Verdict::Output(p) => {
                     let g = match self.groups[..self.ngroups].iter().position(|g| g.port == p) {
                         Some(g) => g,
@@ -162,60 +260,76 @@ impl Forwarder {
                             self.ngroups - 1
                         }
                     };
-                    let grp = &mut self.groups[g];
-                    grp.idx[grp.len as usize] = i as u8;
-                    grp.len += 1;
+                    self.groups[g].push(i);
                 }
             }
         }
     }
 
     /// Sends the packets listed in `uni` and `flood` (batch indices, each
-    /// list ascending) to `out` in batch order, tagging each as the port's
-    /// VLAN mode requires. Flood packets go to other ports too: a tag pushed
-    /// for this port is popped again afterwards. Unicast packets are finished
-    /// after this call.
+    /// list ascending) to `out` in batch order, each written with the
+    /// port's encapsulation. Flood packets go to other ports too and are
+    /// not changed; unicast packets are finished after this call.
     fn output(&mut self, out: &PortRef, batch: &mut Batch, uni: &[u8], flood: &[u8]) {
-        let (mut sent, mut bytes, mut dropped, mut oversize) = (0u64, 0u64, 0u64, 0u64);
+        let mut c = TxCount::default();
         let pkts = batch.packets_mut();
         let mut tx = out.tx.lock().unwrap_or_else(PoisonError::into_inner);
         for (i, shared) in in_batch_order(uni, flood) {
             let Some(pkt) = pkts.get_mut(i as usize) else {
                 continue;
             };
-            let tagged = match out.vlan.egress_packet(pkt) {
+            let tpid = match out.vlan.egress_packet(pkt) {
                 Egress::No => continue,
-                Egress::Untagged => false,
-                Egress::Tagged(tpid) => {
-                    if !vlan::push_tag(pkt, tpid) {
-                        // No headroom: never send it untagged into the
-                        // wrong VLAN. (Received packets always have room.)
-                        oversize += 1;
-                        continue;
+                Egress::Untagged => None,
+                Egress::Tagged(tpid) => Some(tpid),
+            };
+            if let Some(encap) = &out.encap {
+                let too_big = encapsulate(
+                    &mut **tx,
+                    encap,
+                    pkt,
+                    tpid,
+                    shared,
+                    &mut self.scratch,
+                    &mut c,
+                );
+                if too_big {
+                    self.reply_frag_needed(pkt, encap.max_inner);
+                }
+                continue;
+            }
+            let len = pkt.len() + if tpid.is_some() { TAG_LEN } else { 0 };
+            if len > out.max_frame {
+                c.too_big += 1;
+                continue;
+            }
+            let ok = match (tpid, shared) {
+                (None, true) => tx.send(pkt.data()),
+                (Some(tpid), true) => {
+                    let tag = vlan::tag_bytes(pkt, tpid);
+                    let f = pkt.data();
+                    tx.send_parts(&[&f[..TAG_OFFSET], &tag, &f[TAG_OFFSET..]])
+                }
+                // A unicast packet is finished after this port: push its tag
+                // in place, and let the port take its buffer instead of
+                // copying it (zero-copy AF_XDP).
+                (tpid, false) => {
+                    if let Some(tpid) = tpid {
+                        if !vlan::push_tag(pkt, tpid) {
+                            // No headroom: never send it untagged into the
+                            // wrong VLAN. (Received packets always have room.)
+                            c.too_big += 1;
+                            continue;
+                        }
                     }
-                    true
+                    if pkt.is_lent() {
+                        tx.send_packet(pkt)
+                    } else {
+                        tx.send(pkt.data())
+                    }
                 }
             };
-            let len = pkt.len();
-            // A unicast packet is finished after this port: the port may
-            // take its buffer instead of copying it (zero-copy AF_XDP).
-            let ok = len <= out.max_frame
-                && if shared || !pkt.is_lent() {
-                    tx.send(pkt.data())
-                } else {
-                    tx.send_packet(pkt)
-                };
-            if ok {
-                sent += 1;
-                bytes += len as u64;
-            } else if len > out.max_frame {
-                oversize += 1;
-            } else {
-                dropped += 1;
-            }
-            if tagged && shared {
-                vlan::pop_tag(pkt);
-            }
+            c.count(ok, len);
         }
         if out.timed_flush {
             let t0 = cycles::now();
@@ -225,16 +339,56 @@ impl Forwarder {
             tx.flush();
         }
         let pending = tx.pending();
-        out.stats.add_tx_locked(sent, bytes);
+        out.stats.add_tx_locked(c.sent, c.bytes);
         drop(tx);
         if pending && !self.pending.contains(&out.port_no) {
             self.pending.push(out.port_no);
         }
-        if dropped > 0 {
-            out.stats.add_drop(DropReason::TxFull, dropped);
+        if c.full > 0 {
+            out.stats.add_drop(DropReason::TxFull, c.full);
         }
-        if oversize > 0 {
-            out.stats.add_drop(DropReason::Oversize, oversize);
+        if c.too_big > 0 {
+            out.stats.add_drop(DropReason::TxTooBig, c.too_big);
+        }
+    }
+
+    /// Keeps an ICMP "fragmentation needed" for the sender of `pkt`, a frame
+    /// too big for a tunnel, to send after the batch (one per batch).
+    fn reply_frag_needed(&mut self, pkt: &Packet, max_inner: usize) {
+        if self.reply.port.is_some() {
+            return;
+        }
+        let mtu =
+            (max_inner.saturating_sub(pipeline::wire::eth::HEADER_LEN)).min(u16::MAX as usize);
+        let r = &mut *self.reply;
+        if let Some(len) = vxlan::frag_needed(pkt.data(), mtu as u16, &mut r.buf) {
+            r.port = Some(pkt.meta.in_port);
+            (r.vlan, r.pcp, r.tpid, r.len) = (pkt.meta.vlan, pkt.meta.pcp, pkt.meta.tpid, len);
+        }
+    }
+
+    /// Sends the kept reply out of the port the answered frame came from,
+    /// tagged as that port wants its VLAN.
+    fn send_reply(&mut self, snap: &Snapshot) {
+        let r = &mut *self.reply;
+        let Some(port) = r.port.take().and_then(|p| snap.port(p)) else {
+            return;
+        };
+        let frame = &r.buf[..r.len];
+        let mut tx = port.tx.lock().unwrap_or_else(PoisonError::into_inner);
+        let ok = match port.vlan.egress(r.vlan, r.tpid) {
+            Egress::No => return,
+            Egress::Untagged => tx.send(frame),
+            Egress::Tagged(tpid) => {
+                let tci = pipeline::wire::vlan::tci(r.pcp, r.vlan);
+                let (t, c) = (tpid.to_be_bytes(), tci.to_be_bytes());
+                let tag = [t[0], t[1], c[0], c[1]];
+                tx.send_parts(&[&frame[..TAG_OFFSET], &tag, &frame[TAG_OFFSET..]])
+            }
+        };
+        tx.flush();
+        if ok {
+            port.stats.add_tx_locked(1, r.len as u64);
         }
     }
 
@@ -261,4 +415,70 @@ impl Forwarder {
     pub fn take_tx_cycles(&mut self) -> u64 {
         std::mem::take(&mut self.tx_cycles)
     }
+}
+
+/// What one output call sent and dropped.
+#[derive(Default)]
+struct TxCount {
+    sent: u64,
+    bytes: u64,
+    /// The transmit ring was full.
+    full: u64,
+    too_big: u64,
+}
+
+impl TxCount {
+    #[inline]
+    fn count(&mut self, ok: bool, len: usize) {
+        if ok {
+            self.sent += 1;
+            self.bytes += len as u64;
+        } else {
+            self.full += 1;
+        }
+    }
+}
+
+/// Writes `pkt` to a tunnel port's underlay: the outer headers of each
+/// remote it goes to, then the frame (with its VLAN tag, if the port wants
+/// one). Returns true when the frame is too big for the underlay.
+fn encapsulate(
+    tx: &mut dyn TxQueue,
+    encap: &Encap,
+    pkt: &Packet,
+    tpid: Option<u16>,
+    flood: bool,
+    scratch: &mut [u8; ports::GATHER_MAX],
+    c: &mut TxCount,
+) -> bool {
+    let inner: &[u8] = match tpid {
+        None => pkt.data(),
+        Some(tpid) => {
+            let f = pkt.data();
+            let len = f.len() + TAG_LEN;
+            if len > scratch.len() {
+                c.too_big += 1;
+                return false;
+            }
+            scratch[..TAG_OFFSET].copy_from_slice(&f[..TAG_OFFSET]);
+            scratch[TAG_OFFSET..TAG_OFFSET + TAG_LEN].copy_from_slice(&vlan::tag_bytes(pkt, tpid));
+            scratch[TAG_OFFSET + TAG_LEN..len].copy_from_slice(&f[TAG_OFFSET..]);
+            &scratch[..len]
+        }
+    };
+    if inner.len() > encap.max_inner {
+        c.too_big += 1;
+        return true;
+    }
+    let src_port = vxlan::src_port(inner);
+    let mut hdr = [0u8; vxlan::OUTER_LEN];
+    for r in encap.targets(pkt.meta.tun_remote, flood) {
+        r.outer.write(&mut hdr, inner, src_port);
+        let ok = tx.send_parts(&[&hdr, inner]);
+        if ok {
+            r.counters.add_tx(1, inner.len() as u64);
+        }
+        c.count(ok, inner.len());
+    }
+    false
 }

@@ -8,7 +8,10 @@ pub mod forward;
 pub mod pmd;
 pub mod stats;
 
-use pipeline::vlan::VlanPort;
+use pipeline::l2::L2Switch;
+use pipeline::stage::Chain;
+use pipeline::tunnel::Encap;
+use pipeline::vlan::{VlanIngress, VlanPort};
 use pipeline::{MacTable, PortNo};
 use ports::TxQueue;
 use stats::PortStats;
@@ -34,12 +37,51 @@ pub struct DpBridge {
     pub macs: Arc<Mutex<MacTable>>,
 }
 
-/// A port as one snapshot places it: in which bridge (by index).
+/// A port as one snapshot places it: in which bridge (by index; none for
+/// a VXLAN endpoint, whose frames re-enter on tunnel ports), the stages a
+/// frame received on it goes through, and how frames leave by it.
 #[derive(Clone)]
 pub struct PortRef {
     pub dp: Arc<DpPort>,
-    pub bridge: usize,
+    pub bridge: Option<usize>,
     pub vlan: Arc<VlanPort>,
+    /// The ingress chain: for a bridge port, VLAN classification then L2;
+    /// for a VXLAN endpoint, decapsulation.
+    pub ingress: Chain,
+    /// For a tunnel port: the outer headers of each remote.
+    pub encap: Option<Arc<Encap>>,
+}
+
+impl PortRef {
+    /// A port of bridge number `bridge`, whose frames go through VLAN
+    /// classification with `vlan`, then MAC learning and lookup in `macs`.
+    pub fn in_bridge(
+        dp: Arc<DpPort>,
+        bridge: usize,
+        vlan: Arc<VlanPort>,
+        macs: &Arc<Mutex<MacTable>>,
+    ) -> PortRef {
+        let ingress = Chain::new(vec![
+            Arc::new(VlanIngress(vlan.clone())),
+            Arc::new(L2Switch {
+                macs: macs.clone(),
+                max_frame: dp.max_frame,
+            }),
+        ]);
+        PortRef {
+            dp,
+            bridge: Some(bridge),
+            vlan,
+            ingress,
+            encap: None,
+        }
+    }
+
+    /// A tunnel port (split horizon: floods from one never enter another).
+    #[inline]
+    pub fn is_tunnel(&self) -> bool {
+        self.encap.is_some()
+    }
 }
 
 impl std::ops::Deref for PortRef {

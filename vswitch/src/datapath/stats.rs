@@ -51,7 +51,11 @@ impl PortStats {
             "kernel-rx-ring".to_string(),
             self.kernel_rx_drops.load(Relaxed),
         );
-        let tx_dropped = drops[DropReason::TxFull.name()];
+        let tx_dropped = DropReason::ALL
+            .iter()
+            .filter(|r| r.is_tx())
+            .map(|r| drops[r.name()])
+            .sum();
         PortCounters {
             port: port.to_string(),
             rx_packets: self.rx_packets.load(Relaxed),

@@ -26,12 +26,13 @@ fn rig(vlans: Vec<VlanPort>) -> Rig {
             macs,
         }],
     };
+    let macs = snap.bridges[0].macs.clone();
     let mut outputs = Vec::new();
     for (i, v) in vlans.into_iter().enumerate() {
         let q: FrameQueue = Default::default();
         outputs.push(q.clone());
-        snap.ports.push(Some(PortRef {
-            dp: Arc::new(DpPort {
+        snap.ports.push(Some(PortRef::in_bridge(
+            Arc::new(DpPort {
                 name: format!("p{}", i + 1),
                 port_no: i as PortNo + 1,
                 max_frame: 1522,
@@ -42,9 +43,10 @@ fn rig(vlans: Vec<VlanPort>) -> Rig {
                 })),
                 stats: Arc::new(PortStats::default()),
             }),
-            bridge: 0,
-            vlan: Arc::new(v),
-        }));
+            0,
+            Arc::new(v),
+            &macs,
+        )));
     }
     Rig {
         snap,

@@ -6,17 +6,24 @@
 //! new snapshot goes to the poll threads. Ports it does not touch keep their
 //! queues and traffic.
 
+mod tunnels;
+
+pub use tunnels::{EndpointView, RemoteView, TunnelView};
+
 use crate::config::{BridgeSettings, Config};
 use crate::datapath::pmd::{Clock, Command, IdlePolicy, Pmd, PmdReport};
 use crate::datapath::stats::{PortCounters, PortStats};
 use crate::datapath::{DpBridge, DpPort, PortRef, Snapshot};
-use pipeline::mac_table::FdbEntry;
+use crate::tunnel::{self, VxlanSpec};
+use pipeline::mac_table::{Dest, FdbEntry};
+use pipeline::stage::Chain;
 use pipeline::vlan::{VlanMode, VlanPort};
 use pipeline::{MacTable, PortNo};
 use ports::afxdp::UmemPool;
 use ports::{OpenPort, PortError, PortStatus};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
+use tunnels::TunnelRt;
 
 /// Extra bytes allowed over the MTU: Ethernet header plus two VLAN tags.
 const L2_OVERHEAD: usize = 14 + 8;
@@ -50,6 +57,8 @@ struct PortRt {
     port_no: PortNo,
     spec: OpenSpec,
     vlan: Arc<VlanPort>,
+    /// A VXLAN port's settings and remotes.
+    tunnel: Option<TunnelRt>,
     state: PortState,
     stats: Arc<PortStats>,
 }
@@ -128,14 +137,17 @@ impl Runtime {
             // same devices are opened again.
             self.publish();
         }
+        let mut specs = tunnel::vxlan_ports(cfg);
         for (name, spec) in wanted {
             let vlan = Arc::new(vlan_port(cfg, &name));
+            let vxlan: Option<VxlanSpec> = specs.remove(&name).and_then(Result::ok);
             if let Some(p) = self.ports.get_mut(&name) {
                 p.vlan = vlan;
+                p.tunnel = vxlan.map(|s| TunnelRt::new(s, p.tunnel.take()));
             } else {
                 let port_no = match cfg.ofport(&name) {
                     Some(n) if !self.ports.values().any(|p| p.port_no == n) => n,
-                    _ => self.free_port_no(),
+                    _ => self.free_port_no(cfg),
                 };
                 let stats = Arc::new(PortStats::default());
                 let state = PortState::Failed {
@@ -147,6 +159,7 @@ impl Runtime {
                         port_no,
                         spec,
                         vlan,
+                        tunnel: vxlan.map(|s| TunnelRt::new(s, None)),
                         state,
                         stats,
                     },
@@ -178,6 +191,9 @@ impl Runtime {
     /// a new one of the same name): their queues are closed, the port shows
     /// the error, and `retry_failed` opens it again when the device is back.
     pub fn check_devices(&mut self) {
+        if self.refresh_tunnel_routes() {
+            self.publish();
+        }
         let gone: Vec<String> = self
             .ports
             .iter()
@@ -273,6 +289,45 @@ impl Runtime {
             .collect()
     }
 
+    /// Adds a static entry: `mac` in `vlan` lives behind `port` (and, for
+    /// a tunnel port, `remote`).
+    pub fn fdb_add(
+        &self,
+        bridge: &str,
+        vlan: u16,
+        mac: &[u8; 6],
+        port: &str,
+        remote: Option<std::net::Ipv4Addr>,
+    ) -> Result<(), String> {
+        let b = self
+            .bridges
+            .get(bridge)
+            .ok_or_else(|| format!("no bridge named {bridge}"))?;
+        let p = self
+            .ports
+            .get(port)
+            .filter(|p| p.spec.bridge == bridge)
+            .ok_or_else(|| format!("bridge {bridge} has no port named {port}"))?;
+        let dest = Dest {
+            port: p.port_no,
+            remote: remote.map_or(0, u32::from),
+        };
+        if lock(&b.macs).add_static(vlan, mac, dest) {
+            Ok(())
+        } else {
+            Err(format!(
+                "the MAC table of {bridge} is full of static entries"
+            ))
+        }
+    }
+
+    /// Removes the entry of `mac` in `vlan`; false when there was none.
+    pub fn fdb_del(&self, bridge: &str, vlan: u16, mac: &[u8; 6]) -> bool {
+        self.bridges
+            .get(bridge)
+            .is_some_and(|b| lock(&b.macs).remove(vlan, mac))
+    }
+
     pub fn fdb_flush(&self, bridge: Option<&str>) {
         for (name, b) in &self.bridges {
             if bridge.is_none_or(|x| x == name) {
@@ -327,9 +382,14 @@ impl Runtime {
         self.pmds.clear();
     }
 
-    fn free_port_no(&self) -> PortNo {
-        let used: std::collections::BTreeSet<PortNo> =
+    /// The lowest port number neither open nor given to a port in `cfg`.
+    fn free_port_no(&self, cfg: &Config) -> PortNo {
+        let mut used: std::collections::BTreeSet<PortNo> =
             self.ports.values().map(|p| p.port_no).collect();
+        for b in cfg.bridges.values() {
+            used.extend(b.ofport);
+            used.extend(b.ports.values().filter_map(|p| p.ofport));
+        }
         (1..PortNo::MAX).find(|n| !used.contains(n)).unwrap_or(0)
     }
 
@@ -419,22 +479,34 @@ impl Runtime {
                 })
                 .collect(),
         };
-        for p in self.ports.values() {
-            if let PortState::Open { dp, .. } = &p.state {
+        for (name, p) in &self.ports {
+            let PortState::Open { dp, .. } = &p.state else {
+                continue;
+            };
+            let port = if p.spec.kind == tunnel::ENDPOINT_KIND {
+                let udp_port = tunnel::endpoint_port(name).unwrap_or(0);
+                PortRef {
+                    dp: dp.clone(),
+                    bridge: None,
+                    vlan: p.vlan.clone(),
+                    ingress: Chain::new(vec![Arc::new(tunnels::decap_for(&self.ports, udp_port))]),
+                    encap: None,
+                }
+            } else {
                 let Some(bridge) = names.iter().position(|b| **b == p.spec.bridge) else {
                     continue;
                 };
-                let idx = p.port_no as usize;
-                if snap.ports.len() <= idx {
-                    snap.ports.resize(idx + 1, None);
-                }
-                snap.ports[idx] = Some(PortRef {
-                    dp: dp.clone(),
-                    bridge,
-                    vlan: p.vlan.clone(),
-                });
                 snap.bridges[bridge].ports.push(p.port_no);
+                let macs = &self.bridges[&p.spec.bridge].macs;
+                let mut port = PortRef::in_bridge(dp.clone(), bridge, p.vlan.clone(), macs);
+                port.encap = p.tunnel.as_ref().map(|t| Arc::new(t.encap()));
+                port
+            };
+            let idx = p.port_no as usize;
+            if snap.ports.len() <= idx {
+                snap.ports.resize(idx + 1, None);
             }
+            snap.ports[idx] = Some(port);
         }
         let snap = Arc::new(snap);
         for pmd in &self.pmds {
@@ -482,6 +554,16 @@ fn desired_ports(cfg: &Config) -> BTreeMap<String, OpenSpec> {
             );
         }
     }
+    for udp_port in tunnel::dst_ports(cfg) {
+        out.insert(
+            tunnel::endpoint_name(udp_port),
+            OpenSpec {
+                bridge: String::new(),
+                kind: tunnel::ENDPOINT_KIND.into(),
+                xdp_mode: String::new(),
+            },
+        );
+    }
     out
 }
 
@@ -501,6 +583,28 @@ fn open_port(name: &str, spec: &OpenSpec, pool: &UmemPool) -> Result<OpenPort, P
             Ok(port)
         }
         "tap" => ports::tap::create(name, false),
+        tunnel::KIND => Ok(OpenPort {
+            rxqs: Vec::new(),
+            tx: Box::new(ports::vxlan::open_tx()?),
+            status: PortStatus {
+                backend: "vxlan".into(),
+                // The underlay MTU limits what leaves (`Encap::max_inner`).
+                mtu: pipeline::MAX_FRAME as u32,
+                ..PortStatus::default()
+            },
+        }),
+        tunnel::ENDPOINT_KIND => {
+            let udp_port = tunnel::endpoint_port(name).unwrap_or(0);
+            Ok(OpenPort {
+                rxqs: vec![Box::new(ports::vxlan::open_rx(None, udp_port)?)],
+                tx: Box::new(ports::memory::SinkTx::default()),
+                status: PortStatus {
+                    backend: "vxlan-endpoint".into(),
+                    mtu: pipeline::MAX_FRAME as u32,
+                    ..PortStatus::default()
+                },
+            })
+        }
         "afpacket" => ports::afpacket::open(name, None),
         "afxdp" => afxdp::open_pooled(name, mode(), pool),
         _ => match afxdp::open_pooled(name, mode(), pool) {

@@ -1,1 +1,0 @@
-//! The VXLAN underlay: see the helper's work.
