@@ -1,62 +1,77 @@
-//! VXLAN (RFC 7348) on the wire: the 8-byte header, the outer IPv4 and UDP
-//! headers in front of it, the per-flow UDP source port, and the ICMP
-//! "fragmentation needed" a switch sends back for a frame too big for the
-//! tunnel.
+//! VXLAN (RFC 7348): the 8-byte header, the outer IPv4 + UDP + VXLAN headers
+//! of a tunnel, the UDP source port that spreads flows over ECMP paths, and
+//! the ICMP "fragmentation needed" answer for an inner frame too large for
+//! the tunnel.
 //!
-//! Who calls what: the decapsulation stage ([`crate::tunnel::VxlanDecap`])
-//! reads headers with [`parse`] on the poll threads; the output step writes
-//! [`OuterV4`] templates, which the control thread builds from each tunnel
-//! port's configuration, in front of each frame as it is copied to the
-//! underlay. The outer headers stop at IPv4: the switch sends through the
-//! host's routing with a raw IPv4 socket, so the kernel writes the Ethernet
-//! header of the next hop it resolved.
+//! Who calls what: the decap stage on the poll threads calls [`parse`] on the
+//! UDP payload of each received datagram; the encap stage on output calls
+//! [`src_port`] and [`OuterV4::write`] for each frame it tunnels, and
+//! [`frag_needed`] for a DF frame that would not fit. The control thread
+//! builds one [`OuterV4`] per (tunnel, remote) from configuration and hands it
+//! to the poll threads with the rest of the configuration; the poll threads
+//! only read it. Nothing here allocates or keeps state.
+//!
+//! Why the outer header stops at IPv4: the switch sends tunnelled frames
+//! through the host's routing with a raw IPv4 socket (`IP_HDRINCL`), so the
+//! kernel chooses the route and the device, resolves the next hop and adds
+//! the Ethernet header. [`OUTER_LEN`] is what the switch writes; [`OVERHEAD`]
+//! (one more Ethernet header) is what the MTU arithmetic subtracts.
 
-use crate::checksum::{checksum, fold, sum};
-use crate::parse::l3_offset;
-use crate::wire::{be16, eth, ip_proto, ipv4, put_be16};
+use crate::checksum::{checksum, fold, l3_offset, sum};
+use crate::wire::{be16, eth, ip_proto, ipv4, ipv6, put_be16, udp};
 
 /// The VXLAN header.
 pub const HEADER_LEN: usize = 8;
-/// IPv4 (20) + UDP (8) + VXLAN (8): what goes in front of the inner frame.
-pub const OUTER_LEN: usize = 36;
-/// [`OUTER_LEN`] plus the outer Ethernet header: inner MTU = underlay MTU
-/// less this.
-pub const OVERHEAD: usize = 50;
+/// IPv4 (20) + UDP (8) + VXLAN (8): what the raw socket sends in front of
+/// the inner frame.
+pub const OUTER_LEN: usize = ipv4::MIN_HEADER_LEN + udp::HEADER_LEN + HEADER_LEN;
+/// [`OUTER_LEN`] + the outer Ethernet header: inner MTU = underlay MTU - 50.
+pub const OVERHEAD: usize = OUTER_LEN + eth::HEADER_LEN;
 pub const DEFAULT_PORT: u16 = 4789;
 pub const VNI_MAX: u32 = (1 << 24) - 1;
 
 mod field {
     use std::ops::Range;
-    /// Flags byte: only the I bit (VNI present) has a meaning.
-    pub const FLAGS: usize = 0;
-    pub const FLAG_I: u8 = 0x08;
-    /// 24-bit VNI; byte 7 is reserved.
-    pub const VNI: Range<usize> = 4..7;
 
-    // Outer headers, as offsets into the 36 bytes.
+    /// The VXLAN header: flags (1), reserved (3), VNI (3), reserved (1).
+    pub const FLAGS: usize = 0;
+    pub const VNI: Range<usize> = 4..7;
+    /// The I flag: the VNI is valid.
+    pub const FLAG_I: u8 = 0x08;
+
+    /// IPv4 fields that `wire::ipv4` does not name.
     pub const IP_TOS: usize = 1;
-    pub const IP_TOTAL_LEN: usize = 2;
-    pub const IP_FLAGS: usize = 6;
+    pub const IP_ID: usize = 4;
     pub const IP_TTL: usize = 8;
-    pub const IP_PROTO: usize = 9;
-    pub const IP_CHECKSUM: usize = 10;
-    pub const IP_SRC: Range<usize> = 12..16;
-    pub const IP_DST: Range<usize> = 16..20;
-    pub const UDP: usize = 20;
+    pub const IP_ADDRS: Range<usize> = 12..20;
+    pub const IP_VERSION_IHL: u8 = 0x45;
+    pub const IP_DF: u16 = 0x4000;
+    pub const IP_FRAG_OFFSET: u16 = 0x1fff;
+
+    /// The outer headers written by `OuterV4::write`.
+    pub const OUTER_IP: Range<usize> = 0..20;
+    pub const OUTER_UDP: Range<usize> = 20..36; // UDP header and VXLAN header
     pub const UDP_SRC: usize = 20;
     pub const UDP_DST: usize = 22;
     pub const UDP_LEN: usize = 24;
     pub const UDP_CHECKSUM: usize = 26;
-    pub const VXLAN: usize = 28;
-    /// The DF bit in the flags/fragment word.
-    pub const DF: u16 = 0x4000;
+    pub const VXLAN: Range<usize> = 28..36;
+
+    /// ICMP destination unreachable: type, code, checksum, unused, MTU.
+    pub const ICMP_TYPE: usize = 0;
+    pub const ICMP_CODE: usize = 1;
+    pub const ICMP_CHECKSUM: usize = 2;
+    pub const ICMP_UNUSED: usize = 4;
+    pub const ICMP_MTU: usize = 6;
+    pub const ICMP_HEADER_LEN: usize = 8;
 }
 
+/// Why a received VXLAN payload is dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DecapError {
-    /// Shorter than the VXLAN header.
+    /// Shorter than the 8-byte header.
     Short,
-    /// The I flag is clear: no VNI.
+    /// The I flag is clear: no valid VNI.
     BadFlags,
 }
 
@@ -69,13 +84,18 @@ impl DecapError {
     }
 }
 
-/// Reads the VXLAN header at the front of a UDP payload and returns the
-/// VNI. Reserved bits are ignored, as RFC 7348 asks of a receiver.
+impl std::fmt::Display for DecapError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Reads the VXLAN header at the front of a UDP payload and returns the VNI.
+/// The I flag must be set; every reserved bit is ignored on receive, as
+/// RFC 7348 asks.
 #[inline]
 pub fn parse(payload: &[u8]) -> Result<u32, DecapError> {
-    let Some(h) = payload.get(..HEADER_LEN) else {
-        return Err(DecapError::Short);
-    };
+    let h = payload.get(..HEADER_LEN).ok_or(DecapError::Short)?;
     if h[field::FLAGS] & field::FLAG_I == 0 {
         return Err(DecapError::BadFlags);
     }
@@ -83,315 +103,249 @@ pub fn parse(payload: &[u8]) -> Result<u32, DecapError> {
     Ok(u32::from_be_bytes([0, v[0], v[1], v[2]]))
 }
 
-/// The outer headers of one (tunnel port, remote), fixed by configuration.
+/// The outer headers of one (tunnel, remote) pair, fixed by configuration
+/// and built by the control thread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OuterV4 {
-    /// Source address (host byte order); 0 lets the kernel choose.
+    /// IPv4 source, host byte order; 0 lets the kernel choose. With `csum`
+    /// the UDP checksum covers the 0, so a checksummed tunnel needs a source.
     pub src: u32,
-    /// The remote VTEP (host byte order).
+    /// IPv4 destination, host byte order.
     pub dst: u32,
     pub dst_port: u16,
+    /// Only the low 24 bits are written.
     pub vni: u32,
     pub ttl: u8,
-    /// `None`: the inner IPv4 TOS or IPv6 traffic class (0 for non-IP).
+    /// None: copy the inner IPv4 TOS or IPv6 traffic class, ECN bits included
+    /// (RFC 6040 normal mode); 0 if the inner frame is not IP.
     pub tos: Option<u8>,
     pub df: bool,
-    /// Compute the UDP checksum (otherwise 0, RFC 7348's default).
+    /// Compute the UDP checksum; false sends 0, the RFC 7348 default.
     pub csum: bool,
 }
 
 impl OuterV4 {
-    /// Writes the IPv4, UDP and VXLAN headers for `inner`, the frame that
-    /// follows them, with UDP source port `src_port`.
-    #[inline]
+    /// Writes IPv4 + UDP + VXLAN headers for `inner`, the inner Ethernet
+    /// frame exactly as it follows them on the wire. The IPv4 id is 0 (the
+    /// kernel fills it in for `IP_HDRINCL`). Lengths past 65535 are clamped:
+    /// such a frame cannot be sent anyway.
     pub fn write(&self, out: &mut [u8; OUTER_LEN], inner: &[u8], src_port: u16) {
-        let udp_len = (OUTER_LEN - field::UDP + inner.len()) as u16;
-        let total = udp_len.wrapping_add(field::UDP as u16);
-        out[0] = 0x45;
+        let len16 = |n: usize| u16::try_from(n).unwrap_or(u16::MAX);
+        let udp_len = len16(udp::HEADER_LEN + HEADER_LEN + inner.len());
+        out[0] = field::IP_VERSION_IHL;
         out[field::IP_TOS] = self.tos.unwrap_or_else(|| inner_tos(inner));
-        put_be16(out, field::IP_TOTAL_LEN, total);
-        put_be16(out, 4, 0); // identification
-        put_be16(out, field::IP_FLAGS, if self.df { field::DF } else { 0 });
+        put_be16(out, ipv4::TOTAL_LEN, len16(OUTER_LEN + inner.len()));
+        put_be16(out, field::IP_ID, 0);
+        put_be16(
+            out,
+            ipv4::FLAGS_FRAG,
+            if self.df { field::IP_DF } else { 0 },
+        );
         out[field::IP_TTL] = self.ttl;
-        out[field::IP_PROTO] = ip_proto::UDP;
-        put_be16(out, field::IP_CHECKSUM, 0);
-        out[field::IP_SRC].copy_from_slice(&self.src.to_be_bytes());
-        out[field::IP_DST].copy_from_slice(&self.dst.to_be_bytes());
-        let c = checksum(&out[..field::UDP]);
-        put_be16(out, field::IP_CHECKSUM, c);
+        out[ipv4::PROTO] = ip_proto::UDP;
+        put_be16(out, ipv4::CHECKSUM, 0);
+        out[ipv4::SRC..ipv4::SRC + 4].copy_from_slice(&self.src.to_be_bytes());
+        out[ipv4::DST..ipv4::DST + 4].copy_from_slice(&self.dst.to_be_bytes());
+        let c = checksum(&out[field::OUTER_IP]);
+        put_be16(out, ipv4::CHECKSUM, c);
+
         put_be16(out, field::UDP_SRC, src_port);
         put_be16(out, field::UDP_DST, self.dst_port);
         put_be16(out, field::UDP_LEN, udp_len);
         put_be16(out, field::UDP_CHECKSUM, 0);
-        let v = self.vni.to_be_bytes();
-        out[field::VXLAN..].copy_from_slice(&[field::FLAG_I, 0, 0, 0, v[1], v[2], v[3], 0]);
+        let vx = &mut out[field::VXLAN];
+        vx.fill(0);
+        vx[field::FLAGS] = field::FLAG_I;
+        vx[field::VNI].copy_from_slice(&(self.vni & VNI_MAX).to_be_bytes()[1..]);
+
         if self.csum {
-            let pseudo = sum(
-                &out[field::IP_SRC.start..field::IP_DST.end],
-                17 + udp_len as u64,
-            );
-            let s = sum(inner, sum(&out[field::UDP..], pseudo));
-            let c = !fold(s);
-            put_be16(out, field::UDP_CHECKSUM, if c == 0 { 0xffff } else { c });
+            let pseudo = sum(&out[field::IP_ADDRS], ip_proto::UDP as u64 + udp_len as u64);
+            // The UDP and VXLAN headers are 16 bytes, so `inner` starts on
+            // an even offset and the sums chain.
+            let s = sum(inner, sum(&out[field::OUTER_UDP], pseudo));
+            let c = match !fold(s) {
+                0 => 0xffff,
+                c => c,
+            };
+            put_be16(out, field::UDP_CHECKSUM, c);
         }
     }
 }
 
-/// The TOS (IPv4) or traffic class (IPv6) of an inner frame, 0 otherwise.
-#[inline]
+/// The inner IPv4 TOS or IPv6 traffic class (after up to two VLAN tags).
 fn inner_tos(inner: &[u8]) -> u8 {
-    match l3_offset(inner) {
-        Some((l3, eth::TYPE_IPV4)) => inner.get(l3 + 1).copied().unwrap_or(0),
-        Some((l3, eth::TYPE_IPV6)) => match inner.get(l3..l3 + 2) {
-            Some(b) => (b[0] << 4) | (b[1] >> 4),
-            None => 0,
-        },
+    let Some((l3, et)) = l3_offset(inner) else {
+        return 0;
+    };
+    match (et, inner.get(l3..l3 + 2)) {
+        (eth::TYPE_IPV4, Some(&[b0, tos])) if b0 >> 4 == 4 => tos,
+        (eth::TYPE_IPV6, Some(&[b0, b1])) if b0 >> 4 == 6 => (b0 << 4) | (b1 >> 4),
         _ => 0,
     }
 }
 
-/// The UDP source port for `inner`: a hash of its flow, so ECMP spreads
-/// flows and keeps each on one path, in 49152..=65535 (RFC 7348). Hashes
-/// the MACs and ethertype, and for IP the addresses and protocol, and for
-/// TCP/UDP that is not a fragment the ports. Never reads past the frame.
+/// The dynamic port range RFC 7348 recommends: 49152..=65535 (14 bits).
+const PORT_BASE: u16 = 0xc000;
+
+/// The UDP source port for an inner frame: a hash of its flow, so that ECMP
+/// spreads flows but keeps each on one path. Hashes the Ethernet addresses
+/// and ethertype; for IPv4/IPv6 (after up to two VLAN tags) the addresses and
+/// protocol; for TCP/UDP that is not a fragment, the ports. IPv6 extension
+/// headers are not walked. A short frame hashes what is there.
 #[inline]
 pub fn src_port(inner: &[u8]) -> u16 {
-    let word = |at: usize, n: usize| -> u64 {
-        let mut b = [0u8; 8];
-        if let Some(s) = inner.get(at..at + n) {
-            b[..n].copy_from_slice(s);
-        }
-        u64::from_le_bytes(b)
-    };
-    let mut h = mix(0x9e37_79b9_7f4a_7c15, word(0, 8));
-    h = mix(h, word(8, 6));
+    // Destination MAC + 2 bytes of source, then the rest of it + ethertype.
+    let mut h = mix(0x51_7cc1_b727_220a, load(inner, 0, 8));
+    h = mix(h, load(inner, 8, 6));
     if let Some((l3, et)) = l3_offset(inner) {
+        let ip = &inner[l3..];
+        h = mix(h, et as u64);
         match et {
-            eth::TYPE_IPV4 if inner.len() >= l3 + ipv4::MIN_HEADER_LEN => {
-                let proto = inner[l3 + ipv4::PROTO];
-                h = mix(h, word(l3 + ipv4::SRC, 8) ^ ((proto as u64) << 56));
-                let ihl = (inner[l3] & 0x0f) as usize * 4;
-                let frag = be16(inner, l3 + ipv4::FLAGS_FRAG) & ipv4::FRAG_MASK != 0;
+            eth::TYPE_IPV4 => {
+                h = mix(h, load(ip, ipv4::SRC, 8));
+                let proto = ip.get(ipv4::PROTO).copied().unwrap_or(0);
+                h = mix(h, proto as u64);
+                let frag = ip.len() > ipv4::FLAGS_FRAG + 1
+                    && be16(ip, ipv4::FLAGS_FRAG) & ipv4::FRAG_MASK != 0;
+                let ihl = ip.first().map_or(0, |b| (b & 0x0f) as usize * 4);
                 if !frag && (proto == ip_proto::TCP || proto == ip_proto::UDP) {
-                    h = mix(h, word(l3 + ihl, 4));
+                    h = mix(h, load(ip, ihl, 4));
                 }
             }
             eth::TYPE_IPV6 => {
-                let proto = inner.get(l3 + 6).copied().unwrap_or(0);
-                h = mix(h, word(l3 + 8, 8) ^ word(l3 + 16, 8));
-                h = mix(
-                    h,
-                    word(l3 + 24, 8) ^ word(l3 + 32, 8) ^ ((proto as u64) << 56),
-                );
+                for off in (ipv6::SRC..ipv6::DST + 16).step_by(8) {
+                    h = mix(h, load(ip, off, 8));
+                }
+                let proto = ip.get(ipv6::NEXT_HEADER).copied().unwrap_or(0);
+                h = mix(h, proto as u64);
                 if proto == ip_proto::TCP || proto == ip_proto::UDP {
-                    h = mix(h, word(l3 + 40, 4));
+                    h = mix(h, load(ip, ipv6::HEADER_LEN, 4));
                 }
             }
-            other => h = mix(h, other as u64),
+            _ => {}
         }
     }
-    0xc000 | (h >> 50) as u16
+    PORT_BASE | (finish(h) >> 50) as u16
+}
+
+/// Up to 8 bytes at `off`, big-endian; bytes past the end read as 0.
+#[inline]
+fn load(b: &[u8], off: usize, n: usize) -> u64 {
+    if let Some(s) = b.get(off..off + n) {
+        return s.iter().fold(0, |w, &x| (w << 8) | x as u64);
+    }
+    (off..off + n).fold(0, |w, i| (w << 8) | b.get(i).copied().unwrap_or(0) as u64)
 }
 
 #[inline]
 fn mix(h: u64, v: u64) -> u64 {
-    (h ^ v).wrapping_mul(0x2545_f491_4f6c_dd1d).rotate_left(29)
+    (h ^ v).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(29)
 }
 
-/// How much of the original datagram an ICMP error quotes: enough to keep
-/// the error's IP datagram within 576 bytes, as Linux does.
-const ICMP_ERROR_MAX: usize = 576;
-const ICMP_HEADER_LEN: usize = 8;
+/// The murmur3 64-bit finaliser: every input bit reaches the top bits.
+#[inline]
+fn finish(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
 
-/// Writes into `out` an ICMPv4 "destination unreachable, fragmentation
-/// needed" (type 3, code 4) with next-hop MTU `mtu`, answering `frame`, an
-/// untagged Ethernet frame too big for a tunnel. The answer goes back to
-/// the sender as if from the original destination. Returns its length, or
-/// `None` when no answer is due: not IPv4, DF clear, a non-first fragment,
-/// an ICMP error itself, a source that is not unicast, or a malformed
-/// header. `out` must hold 14 + 576 bytes.
+const ICMP_DEST_UNREACH: u8 = 3;
+const ICMP_FRAG_NEEDED: u8 = 4;
+/// ICMP errors (RFC 1122 3.2.2: never answered with another error).
+const ICMP_ERRORS: [u8; 5] = [3, 4, 5, 11, 12];
+/// Types above this are unknown; Linux does not answer them either.
+const ICMP_MAX_TYPE: u8 = 18;
+/// The largest ICMP error datagram (RFC 1812 4.3.2.3, Linux `icmp_send`).
+const ICMP_MAX_DATAGRAM: usize = 576;
+/// Linux: `(tos & IPTOS_TOS_MASK) | IPTOS_PREC_INTERNETCONTROL`.
+const ICMP_TOS_MASK: u8 = 0x1e;
+const ICMP_TOS_PREC: u8 = 0xc0;
+const ICMP_TTL: u8 = 64;
+
+/// A single host: not 0, loopback, multicast, class E or broadcast
+/// (RFC 1812 4.3.2.7). Used for both addresses: the answer swaps them.
+#[inline]
+fn is_unicast(a: u32) -> bool {
+    a != 0 && a >> 24 != 127 && a >> 28 < 0xe
+}
+
+/// Builds an ICMPv4 "fragmentation needed" (type 3 code 4) answering
+/// `frame`, an untagged inner Ethernet frame too large for the tunnel, with
+/// next-hop MTU `mtu`; returns the answer's length in `out`.
+///
+/// None unless `frame` is IPv4 with DF set, not a non-first fragment, not an
+/// ICMP error (or unknown ICMP type, or one too short to tell), and both its
+/// addresses are single hosts and both MACs unicast (the answer swaps them,
+/// and RFC 1122 forbids answering broadcasts). None also when `out` is
+/// shorter than the answer (14 + 576 always suffices). A total length that
+/// lies is trimmed to what the frame holds.
 pub fn frag_needed(frame: &[u8], mtu: u16, out: &mut [u8]) -> Option<usize> {
-    if be16(frame.get(..eth::HEADER_LEN)?, eth::ETHERTYPE.start) != eth::TYPE_IPV4 {
-        return None;
-    }
-    let ip = &frame[eth::HEADER_LEN..];
-    if ip.len() < ipv4::MIN_HEADER_LEN || ip[0] >> 4 != 4 {
-        return None;
-    }
-    let ihl = (ip[0] & 0x0f) as usize * 4;
-    let flags = be16(ip, ipv4::FLAGS_FRAG);
-    if ihl < ipv4::MIN_HEADER_LEN || ip.len() < ihl || flags & field::DF == 0 || flags & 0x1fff != 0
+    let (dst_mac, src_mac) = (frame.get(eth::DST)?, frame.get(eth::SRC)?);
+    let ip = frame.get(eth::HEADER_LEN..)?;
+    if be16(frame, eth::ETHERTYPE.start) != eth::TYPE_IPV4
+        || eth::is_multicast(dst_mac)
+        || eth::is_multicast(src_mac)
+        || ip.len() < ipv4::MIN_HEADER_LEN
+        || ip[0] >> 4 != 4
     {
         return None;
     }
-    let (src, dst) = (&ip[ipv4::SRC..ipv4::SRC + 4], &ip[ipv4::DST..ipv4::DST + 4]);
-    if src[0] >= 224 || src == [0; 4] || src == [255; 4] {
+    let ihl = (ip[0] & 0x0f) as usize * 4;
+    let total = be16(ip, ipv4::TOTAL_LEN) as usize;
+    let flags = be16(ip, ipv4::FLAGS_FRAG);
+    if ihl < ipv4::MIN_HEADER_LEN
+        || ihl > ip.len()
+        || total < ihl
+        || flags & field::IP_DF == 0
+        || flags & field::IP_FRAG_OFFSET != 0
+    {
+        return None;
+    }
+    let datagram = &ip[..total.min(ip.len())];
+    let addr = |off: usize| u32::from_be_bytes([ip[off], ip[off + 1], ip[off + 2], ip[off + 3]]);
+    if !is_unicast(addr(ipv4::SRC)) || !is_unicast(addr(ipv4::DST)) {
         return None;
     }
     if ip[ipv4::PROTO] == ip_proto::ICMP {
-        match ip.get(ihl) {
-            Some(3 | 4 | 5 | 11 | 12) | None => return None,
-            _ => {}
+        let t = *datagram.get(ihl)?;
+        if t > ICMP_MAX_TYPE || ICMP_ERRORS.contains(&t) {
+            return None;
         }
     }
-    let quote = ip
-        .len()
-        .min(ICMP_ERROR_MAX - ipv4::MIN_HEADER_LEN - ICMP_HEADER_LEN);
-    let len = eth::HEADER_LEN + ipv4::MIN_HEADER_LEN + ICMP_HEADER_LEN + quote;
+
+    let head = ipv4::MIN_HEADER_LEN + field::ICMP_HEADER_LEN;
+    let quote = datagram.len().min(ICMP_MAX_DATAGRAM - head);
+    let len = eth::HEADER_LEN + head + quote;
     let out = out.get_mut(..len)?;
-    out[eth::DST].copy_from_slice(&frame[eth::SRC]);
-    out[eth::SRC].copy_from_slice(&frame[eth::DST]);
+    out[eth::DST].copy_from_slice(src_mac);
+    out[eth::SRC].copy_from_slice(dst_mac);
     put_be16(out, eth::ETHERTYPE.start, eth::TYPE_IPV4);
+
     let (hdr, icmp) = out[eth::HEADER_LEN..].split_at_mut(ipv4::MIN_HEADER_LEN);
-    hdr[..12].copy_from_slice(&[0x45, 0, 0, 0, 0, 0, 0, 0, 64, ip_proto::ICMP, 0, 0]);
-    hdr[ipv4::SRC..ipv4::SRC + 4].copy_from_slice(dst);
-    hdr[ipv4::DST..ipv4::DST + 4].copy_from_slice(src);
-    put_be16(
-        hdr,
-        ipv4::TOTAL_LEN,
-        (ipv4::MIN_HEADER_LEN + ICMP_HEADER_LEN + quote) as u16,
-    );
+    hdr.fill(0);
+    hdr[0] = field::IP_VERSION_IHL;
+    hdr[field::IP_TOS] = (ip[field::IP_TOS] & ICMP_TOS_MASK) | ICMP_TOS_PREC;
+    put_be16(hdr, ipv4::TOTAL_LEN, (head + quote) as u16); // at most 576
+    hdr[field::IP_TTL] = ICMP_TTL;
+    hdr[ipv4::PROTO] = ip_proto::ICMP;
+    hdr[ipv4::SRC..ipv4::SRC + 4].copy_from_slice(&ip[ipv4::DST..ipv4::DST + 4]);
+    hdr[ipv4::DST..ipv4::DST + 4].copy_from_slice(&ip[ipv4::SRC..ipv4::SRC + 4]);
     let c = checksum(hdr);
     put_be16(hdr, ipv4::CHECKSUM, c);
-    icmp[..ICMP_HEADER_LEN].copy_from_slice(&[3, 4, 0, 0, 0, 0, 0, 0]);
-    put_be16(icmp, 6, mtu);
-    icmp[ICMP_HEADER_LEN..].copy_from_slice(&ip[..quote]);
+
+    icmp[field::ICMP_TYPE] = ICMP_DEST_UNREACH;
+    icmp[field::ICMP_CODE] = ICMP_FRAG_NEEDED;
+    put_be16(icmp, field::ICMP_CHECKSUM, 0);
+    put_be16(icmp, field::ICMP_UNUSED, 0);
+    put_be16(icmp, field::ICMP_MTU, mtu);
+    icmp[field::ICMP_HEADER_LEN..].copy_from_slice(&datagram[..quote]);
     let c = checksum(icmp);
-    put_be16(icmp, 2, c);
+    put_be16(icmp, field::ICMP_CHECKSUM, c);
     Some(len)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
-
-    /// Ether/IPv4(tos 0x28, DF)/UDP 1234->5678 "hello vxlan", from scapy.
-    const INNER: &str = "02000000000202000000000108004528002700014000401125d30a6400010a64000204d2162e00133b3168656c6c6f2076786c616e";
-    /// scapy: IP(src=10.99.0.1, dst=10.99.0.2, DF, ttl 64, id 0, tos 0) /
-    /// UDP(sport 50000, dport 4789, chksum 0) / VXLAN(vni 5000), 36 bytes.
-    const OUTER_PLAIN: &str =
-        "4500005900004000401125cc0a6300010a630002c35012b5004500000800000000138800";
-    /// The same with ttl 9, tos 0x28, VNI 0xabcdef and the UDP checksum.
-    const OUTER_CSUM: &str =
-        "452800590000400009115ca40a6300010a630002c35012b500457ab308000000abcdef00";
-
-    fn outer(vni: u32, ttl: u8, tos: Option<u8>, csum: bool) -> OuterV4 {
-        OuterV4 {
-            src: 0x0a63_0001,
-            dst: 0x0a63_0002,
-            dst_port: DEFAULT_PORT,
-            vni,
-            ttl,
-            tos,
-            df: true,
-            csum,
-        }
-    }
-
-    #[test]
-    fn headers_match_scapy() {
-        let inner = hex(INNER);
-        let mut out = [0u8; OUTER_LEN];
-        outer(5000, 64, Some(0), false).write(&mut out, &inner, 50000);
-        assert_eq!(out.to_vec(), hex(OUTER_PLAIN));
-        // TOS inherited from the inner IPv4 header, checksum computed.
-        outer(0xab_cdef, 9, None, true).write(&mut out, &inner, 50000);
-        assert_eq!(out.to_vec(), hex(OUTER_CSUM));
-    }
-
-    #[test]
-    fn parse_reads_the_vni_and_ignores_reserved_bits() {
-        assert_eq!(parse(&[0x08, 0, 0, 0, 0, 0x13, 0x88, 0]), Ok(5000));
-        assert_eq!(parse(&[0x08, 0, 0, 0, 0, 0, 0, 0]), Ok(0));
-        assert_eq!(
-            parse(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
-            Ok(VNI_MAX)
-        );
-        assert_eq!(
-            parse(&[0x00, 0, 0, 0, 0, 0, 1, 0]),
-            Err(DecapError::BadFlags)
-        );
-        assert_eq!(parse(&[0x08, 0, 0, 0, 0, 0, 1]), Err(DecapError::Short));
-        assert_eq!(DecapError::Short.name(), "short");
-    }
-
-    #[test]
-    fn the_source_port_follows_the_flow() {
-        let a = hex(INNER);
-        let p = src_port(&a);
-        assert!(p >= 49152);
-        assert_eq!(p, src_port(&a));
-        let mut ports = std::collections::BTreeSet::new();
-        for sport in 0..64u16 {
-            let mut f = a.clone();
-            f[34..36].copy_from_slice(&sport.to_be_bytes());
-            ports.insert(src_port(&f));
-        }
-        assert!(ports.len() > 32, "flows should spread: {}", ports.len());
-        for n in 0..a.len() {
-            assert!(src_port(&a[..n]) >= 49152);
-        }
-    }
-
-    /// scapy: Ether/IP(id 7, DF, ttl 64)/ICMP echo(id 1, seq 1) + 1472 "x".
-    const BIG_HEAD: &str =
-        "0200000000020200000000010800450005dc00074000400120500a6400010a64000208009da300010001";
-    /// scapy's answer: Ether/IP(src/dst swapped, ttl 64, id 0)/ICMP(3, 4,
-    /// nexthopmtu 1450) quoting the first 548 bytes; its first 42 bytes
-    /// (the ICMP checksum covers the quote).
-    const ANSWER_HEAD: &str =
-        "02000000000102000000000208004500024000000000400163f30a6400020a6400010304f751000005aa";
-
-    fn big() -> Vec<u8> {
-        let mut f = hex(BIG_HEAD);
-        f.resize(1514, b'x');
-        f
-    }
-
-    #[test]
-    fn frag_needed_matches_scapy() {
-        let f = big();
-        let mut out = [0u8; 14 + 576];
-        let n = frag_needed(&f, 1450, &mut out).expect("an answer");
-        assert_eq!(n, 590);
-        assert_eq!(out[..42].to_vec(), hex(ANSWER_HEAD));
-        assert_eq!(&out[42..n], &f[14..14 + 548]);
-    }
-
-    #[test]
-    fn frag_needed_only_when_due() {
-        let mut out = [0u8; 14 + 576];
-        let mut no_df = big();
-        no_df[20] = 0;
-        assert_eq!(frag_needed(&no_df, 1450, &mut out), None);
-        let mut arp = big();
-        arp[12..14].copy_from_slice(&[0x08, 0x06]);
-        assert_eq!(frag_needed(&arp, 1450, &mut out), None);
-        let mut later_fragment = big();
-        later_fragment[21] = 0x10;
-        assert_eq!(frag_needed(&later_fragment, 1450, &mut out), None);
-        let mut icmp_error = big();
-        icmp_error[34] = 3;
-        assert_eq!(frag_needed(&icmp_error, 1450, &mut out), None);
-        let mut multicast_src = big();
-        multicast_src[26] = 224;
-        assert_eq!(frag_needed(&multicast_src, 1450, &mut out), None);
-        let mut lying_ihl = big();
-        lying_ihl[14] = 0x4f;
-        assert!(frag_needed(&lying_ihl, 1450, &mut out).is_some());
-        lying_ihl[14] = 0x41;
-        assert_eq!(frag_needed(&lying_ihl, 1450, &mut out), None);
-        let f = big();
-        for n in 0..80 {
-            let _ = frag_needed(&f[..n], 1450, &mut out);
-        }
-        assert_eq!(frag_needed(&f, 1450, &mut [0u8; 64]), None);
-    }
-}
+mod tests;
