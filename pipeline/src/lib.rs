@@ -9,6 +9,7 @@
 pub mod batch;
 pub mod checksum;
 pub mod flat_map;
+pub mod gso;
 pub mod l2;
 pub mod mac_table;
 #[allow(unsafe_code)] // the buffer in use is reached through a pointer

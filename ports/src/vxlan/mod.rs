@@ -37,7 +37,7 @@ mod tx;
 #[cfg(test)]
 mod tests;
 
-pub use rx::{open_rx, UnderlayRx};
+pub use rx::{open_rx, UnderlayRx, DEFAULT_SEGMENT_MTU};
 pub use tx::{open_tx, UnderlayTx, TX_MAX, TX_QUEUE};
 
 use std::io;

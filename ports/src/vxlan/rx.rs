@@ -13,7 +13,8 @@
 use super::device_name;
 use super::sys::{self, Datagram, RecvMsgs, RECV_MAX};
 use crate::{PortError, RxQueue};
-use pipeline::{Batch, Buf, Lender, BATCH_SIZE, BUF_SIZE, HEADROOM};
+use pipeline::gso::Segmenter;
+use pipeline::{vxlan, Batch, Buf, Lender, BATCH_SIZE, BUF_SIZE, HEADROOM};
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
@@ -24,6 +25,26 @@ use std::sync::Arc;
 const RX_FRAMES: usize = BATCH_SIZE;
 /// Receive buffer asked of the kernel.
 const RCVBUF: libc::c_int = 4 << 20;
+/// Bytes of a datagram that fit a packet buffer.
+const AREA: usize = BUF_SIZE - HEADROOM;
+/// Per message: room to make a datagram contiguous (its first [`AREA`]
+/// bytes copied in front) and where the kernel writes what does not fit
+/// the packet buffer, up to a 64 KB GSO datagram.
+const SPILL: usize = AREA + 65_536;
+/// The IP packet size segments of a TCP super-frame get when nothing else
+/// is known: a 1500-byte underlay less the VXLAN encapsulation.
+pub const DEFAULT_SEGMENT_MTU: usize = 1500 - vxlan::OVERHEAD;
+
+/// A datagram received but not yet in a batch, kept in its spill slot.
+#[derive(Clone, Copy)]
+struct Pending {
+    slot: usize,
+    len: usize,
+    from: u32,
+    /// A TCP super-frame still being cut into segments; `None` for a
+    /// datagram that goes into the batch whole.
+    seg: Option<Segmenter>,
+}
 
 /// Binds a non-blocking UDP socket to `local` (None = 0.0.0.0) and `port`
 /// (0 = any, for tests) with a 4 MiB receive buffer (SO_RCVBUFFORCE, or
@@ -78,6 +99,11 @@ pub fn open_rx(local: Option<Ipv4Addr>, port: u16) -> Result<UnderlayRx, PortErr
         nfree: RX_FRAMES,
         msgs: RecvMsgs::new(),
         truncated: 0,
+        spill: vec![0u8; SPILL * RECV_MAX].into_boxed_slice(),
+        pending: [None; RECV_MAX],
+        npending: 0,
+        first_pending: 0,
+        segment_mtu: DEFAULT_SEGMENT_MTU,
     })
 }
 
@@ -92,8 +118,18 @@ pub struct UnderlayRx {
     free: [u8; RX_FRAMES],
     nfree: usize,
     msgs: RecvMsgs,
-    /// Datagrams dropped because the kernel cut them short.
+    /// Datagrams dropped because the kernel cut them short, or too big for
+    /// a packet and not a TCP super-frame that can be segmented.
     truncated: u64,
+    /// [`RECV_MAX`] areas of [`SPILL`] bytes.
+    spill: Box<[u8]>,
+    /// Datagrams waiting for room in a batch, in arrival order:
+    /// `pending[first_pending..npending]`.
+    pending: [Option<Pending>; RECV_MAX],
+    npending: usize,
+    first_pending: usize,
+    /// Largest IP packet a segment of a super-frame may be.
+    segment_mtu: usize,
 }
 
 impl UnderlayRx {
@@ -101,6 +137,97 @@ impl UnderlayRx {
     /// the kernel chose for port 0).
     pub fn local_port(&self) -> u16 {
         self.port
+    }
+
+    /// Sets the largest IP packet that segments of a TCP super-frame get
+    /// (the tunnels' inner MTU).
+    pub fn with_segment_mtu(mut self, mtu: usize) -> Self {
+        self.segment_mtu = mtu;
+        self
+    }
+
+    /// Moves waiting datagrams (whole, or a super-frame's segments) into
+    /// `batch` while it has room; returns how many packets it added.
+    fn drain(&mut self, batch: &mut Batch) -> usize {
+        let mut added = 0;
+        while self.first_pending < self.npending {
+            let Some(p) = self.pending[self.first_pending].as_mut() else {
+                self.first_pending += 1;
+                continue;
+            };
+            let data = &self.spill[p.slot * SPILL..p.slot * SPILL + p.len];
+            let more = match &mut p.seg {
+                None => {
+                    if !batch.push_copy(data) {
+                        return added;
+                    }
+                    set_remote(batch, p.from);
+                    added += 1;
+                    false
+                }
+                Some(seg) => {
+                    let Some(slot) = batch.next_slot() else {
+                        return added;
+                    };
+                    match seg.next_into(data, slot.rx_area()) {
+                        Some(n) => {
+                            slot.set_len(n);
+                            slot.meta.tun_remote = p.from;
+                            batch.commit();
+                            added += 1;
+                            true
+                        }
+                        None => false,
+                    }
+                }
+            };
+            if !more {
+                self.pending[self.first_pending] = None;
+                self.first_pending += 1;
+            }
+        }
+        self.npending = 0;
+        self.first_pending = 0;
+        added
+    }
+
+    /// Keeps datagram `k` (`len` bytes, the first of them in `area`, the
+    /// rest in its spill slot) to go into a batch later, in order.
+    fn keep(&mut self, k: usize, area: &[u8], d: &Datagram) {
+        let at = k * SPILL;
+        let head = d.len.min(AREA);
+        let slot = &mut self.spill[at..at + SPILL];
+        // The kernel wrote bytes past the packet buffer at AREA onwards:
+        // putting the first AREA bytes in front makes the datagram whole.
+        if d.len > AREA {
+            slot[..AREA].copy_from_slice(&area[..AREA]);
+        } else {
+            slot[..head].copy_from_slice(&area[..head]);
+        }
+        let seg = if d.len > AREA {
+            match Segmenter::new(&slot[..d.len], vxlan::HEADER_LEN, self.segment_mtu) {
+                Some(s) => Some(s),
+                None => {
+                    self.truncated += 1;
+                    return;
+                }
+            }
+        } else {
+            None
+        };
+        self.pending[self.npending] = Some(Pending {
+            slot: k,
+            len: d.len,
+            from: d.from,
+            seg,
+        });
+        self.npending += 1;
+    }
+}
+
+fn set_remote(batch: &mut Batch, from: u32) {
+    if let Some(p) = batch.packets_mut().last_mut() {
+        p.meta.tun_remote = from;
     }
 }
 
@@ -111,9 +238,15 @@ impl RxQueue for UnderlayRx {
     /// queue's: call `release` after forwarding the batch, or the queue
     /// runs out of buffers and receives nothing.
     fn recv(&mut self, batch: &mut Batch) -> usize {
+        // What an earlier call could not fit goes first, and nothing new is
+        // read until it has all gone (its spill slots are in use).
+        let drained = self.drain(batch);
+        if self.npending > 0 {
+            return drained;
+        }
         let want = batch.room().min(self.nfree).min(RECV_MAX);
         if want == 0 {
-            return 0;
+            return drained;
         }
         // The top `want` free buffers, receive area after the headroom.
         let first = self.nfree - want;
@@ -133,17 +266,26 @@ impl RxQueue for UnderlayRx {
                 )
             };
         }
+        let mut spill: [&mut [u8]; RECV_MAX] = Default::default();
+        for (s, chunk) in spill.iter_mut().zip(self.spill.chunks_exact_mut(SPILL)) {
+            *s = &mut chunk[AREA..];
+        }
         let mut got = [Datagram::default(); RECV_MAX];
         // EAGAIN (nothing waiting) or anything else: nothing this time.
         let n = self
             .msgs
-            .recv(self.fd.as_fd(), &mut areas[..want], &mut got)
+            .recv(
+                self.fd.as_fd(),
+                &mut areas[..want],
+                &mut spill[..want],
+                &mut got,
+            )
             .unwrap_or(0);
         if n == 0 {
-            return 0;
+            return drained;
         }
 
-        let mut added = 0;
+        let mut added = drained;
         let mut keep = first;
         for (k, area) in areas.iter().enumerate().take(want) {
             let i = self.free[first + k];
@@ -151,6 +293,10 @@ impl RxQueue for UnderlayRx {
             if let (Some(d), Some(f)) = (got[..n].get(k), self.frames.get(usize::from(i))) {
                 if d.truncated {
                     self.truncated += 1;
+                } else if d.len > AREA || self.npending > 0 {
+                    // Too big for a packet (a GSO super-frame), or behind
+                    // one: kept, in order, for the batch.
+                    self.keep(k, area, d);
                 } else {
                     // SAFETY: the kernel has finished writing the buffer,
                     // which leaves the free list here when lent (it is not
@@ -174,7 +320,7 @@ impl RxQueue for UnderlayRx {
             }
         }
         self.nfree = keep;
-        added
+        added + self.drain(batch)
     }
 
     fn release(&mut self, batch: &mut Batch) {

@@ -88,7 +88,7 @@ pub fn get_int(
 /// One datagram [`RecvMsgs::recv`] received.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Datagram {
-    /// Bytes written into its buffer.
+    /// Bytes received: into its buffer, and past that into its spill area.
     pub len: usize,
     /// The sender's IPv4 address, host byte order.
     pub from: u32,
@@ -103,7 +103,8 @@ type Control = [u64; 4];
 /// Headers for one `recvmmsg` of up to [`RECV_MAX`] datagrams.
 pub struct RecvMsgs {
     hdrs: Box<[libc::mmsghdr; RECV_MAX]>,
-    iovs: Box<[libc::iovec; RECV_MAX]>,
+    /// Per message: its buffer, then its spill area.
+    iovs: Box<[[libc::iovec; 2]; RECV_MAX]>,
     names: Box<[libc::sockaddr_in; RECV_MAX]>,
     ctrl: Box<[Control; RECV_MAX]>,
     /// Datagrams the socket dropped, as last reported by `SO_RXQ_OVFL`.
@@ -132,13 +133,15 @@ impl RecvMsgs {
     }
 
     /// Receives up to `bufs.len()` datagrams (at most [`RECV_MAX`]) with one
-    /// non-blocking `recvmmsg`, datagram `k` into `bufs[k]`, and describes
-    /// them in `out[k]`. Returns how many arrived; an error (EAGAIN when
-    /// nothing was waiting) when none did.
+    /// non-blocking `recvmmsg`, datagram `k` into `bufs[k]` and, when it is
+    /// longer, on into `spill[k]` (if given), and describes them in
+    /// `out[k]`. Returns how many arrived; an error (EAGAIN when nothing was
+    /// waiting) when none did.
     pub fn recv(
         &mut self,
         fd: BorrowedFd<'_>,
         bufs: &mut [&mut [u8]],
+        spill: &mut [&mut [u8]],
         out: &mut [Datagram],
     ) -> io::Result<usize> {
         let n = bufs.len().min(out.len()).min(RECV_MAX);
@@ -146,15 +149,25 @@ impl RecvMsgs {
             return Ok(0);
         }
         for (k, buf) in bufs.iter_mut().take(n).enumerate() {
-            self.iovs[k] = libc::iovec {
+            self.iovs[k][0] = libc::iovec {
                 iov_base: buf.as_mut_ptr().cast(),
                 iov_len: buf.len(),
+            };
+            let spilled = match spill.get_mut(k) {
+                Some(s) => {
+                    self.iovs[k][1] = libc::iovec {
+                        iov_base: s.as_mut_ptr().cast(),
+                        iov_len: s.len(),
+                    };
+                    2
+                }
+                None => 1,
             };
             let h = &mut self.hdrs[k];
             h.msg_hdr.msg_name = (&mut self.names[k] as *mut libc::sockaddr_in).cast();
             h.msg_hdr.msg_namelen = size_of::<libc::sockaddr_in>() as libc::socklen_t;
-            h.msg_hdr.msg_iov = &mut self.iovs[k];
-            h.msg_hdr.msg_iovlen = 1;
+            h.msg_hdr.msg_iov = self.iovs[k].as_mut_ptr();
+            h.msg_hdr.msg_iovlen = spilled;
             h.msg_hdr.msg_control = self.ctrl[k].as_mut_ptr().cast();
             h.msg_hdr.msg_controllen = size_of::<Control>() as _;
             h.msg_hdr.msg_flags = 0;
@@ -162,8 +175,9 @@ impl RecvMsgs {
         }
         let got = loop {
             // SAFETY: the first `n` headers were just filled: each points at
-            // one iovec (a buffer of `bufs`, writable for its length and
-            // borrowed mutably for this call), one sockaddr_in and one
+            // one or two iovecs (a buffer of `bufs` and one of `spill`, each
+            // writable for its length and borrowed mutably for this call),
+            // one sockaddr_in and one
             // control buffer of the lengths given, all alive until the call
             // returns. No timeout is passed.
             let rc = unsafe {
@@ -187,8 +201,9 @@ impl RecvMsgs {
         };
         for (k, d) in out.iter_mut().take(got).enumerate() {
             let h = &self.hdrs[k];
+            let room = bufs[k].len() + spill.get(k).map_or(0, |s| s.len());
             *d = Datagram {
-                len: (h.msg_len as usize).min(bufs[k].len()),
+                len: (h.msg_len as usize).min(room),
                 from: u32::from_be(self.names[k].sin_addr.s_addr),
                 truncated: h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
             };

@@ -406,7 +406,14 @@ impl Runtime {
             return false;
         };
         let (port_no, spec, stats) = (p.port_no, p.spec.clone(), p.stats.clone());
-        let result = open_port(name, &spec, &self.umem_pool);
+        // A VXLAN endpoint cuts TCP super-frames to the tunnels' inner MTU.
+        let segment_mtu = self
+            .ports
+            .values()
+            .filter_map(|p| p.tunnel.as_ref()?.inner_mtu())
+            .min()
+            .map_or(ports::vxlan::DEFAULT_SEGMENT_MTU, |m| m as usize);
+        let result = open_port(name, &spec, &self.umem_pool, segment_mtu);
         let Some(p) = self.ports.get_mut(name) else {
             return false;
         };
@@ -567,7 +574,12 @@ fn desired_ports(cfg: &Config) -> BTreeMap<String, OpenSpec> {
     out
 }
 
-fn open_port(name: &str, spec: &OpenSpec, pool: &UmemPool) -> Result<OpenPort, PortError> {
+fn open_port(
+    name: &str,
+    spec: &OpenSpec,
+    pool: &UmemPool,
+    segment_mtu: usize,
+) -> Result<OpenPort, PortError> {
     use ports::afxdp::{self, XdpMode};
     let mode = || -> XdpMode { spec.xdp_mode.parse().unwrap_or(XdpMode::BestEffort) };
     match spec.kind.as_str() {
@@ -596,7 +608,9 @@ fn open_port(name: &str, spec: &OpenSpec, pool: &UmemPool) -> Result<OpenPort, P
         tunnel::ENDPOINT_KIND => {
             let udp_port = tunnel::endpoint_port(name).unwrap_or(0);
             Ok(OpenPort {
-                rxqs: vec![Box::new(ports::vxlan::open_rx(None, udp_port)?)],
+                rxqs: vec![Box::new(
+                    ports::vxlan::open_rx(None, udp_port)?.with_segment_mtu(segment_mtu),
+                )],
                 tx: Box::new(ports::memory::SinkTx::default()),
                 status: PortStatus {
                     backend: "vxlan-endpoint".into(),
