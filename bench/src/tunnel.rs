@@ -77,12 +77,9 @@ impl TunnelSetup {
         let local = |h: usize| (h / 2) as PortNo % LOCAL_PORTS + 1;
         for h in 0..macs {
             let dest = if h % 2 == 0 {
-                Dest::port(local(h))
+                Dest::port_only(local(h))
             } else {
-                Dest {
-                    port: TUNNEL,
-                    remote: REMOTE,
-                }
+                Dest::new(TUNNEL, REMOTE)
             };
             table.learn_key(pipeline::mac_table::key(0, &mac(h as u32)), dest, 0);
         }
@@ -103,8 +100,8 @@ impl TunnelSetup {
         let counters = Arc::new(RemoteCounters::default());
         if let Some(Some(t)) = snap.ports.get_mut(TUNNEL as usize) {
             t.encap = Some(Arc::new(Encap {
-                remotes: vec![EncapRemote {
-                    outer: OuterV4 {
+                remotes: vec![EncapRemote::new(
+                    OuterV4 {
                         src: 0x0a63_0001,
                         dst: REMOTE,
                         dst_port: 4789,
@@ -114,8 +111,8 @@ impl TunnelSetup {
                         df: true,
                         csum: false,
                     },
-                    counters: counters.clone(),
-                }],
+                    counters.clone(),
+                )],
                 max_inner: 1464,
             }));
         }

@@ -63,10 +63,7 @@ pub fn switch(
             *verdict = Verdict::Drop(DropReason::Oversize);
             continue;
         }
-        let from = Dest {
-            port: pkt.meta.in_port,
-            remote: pkt.meta.tun_remote,
-        };
+        let from = Dest::new(pkt.meta.in_port, pkt.meta.tun_remote);
         let vlan = (pkt.meta.vlan as u64) << 48;
         let frame = pkt.data_mut();
         // Both MACs from two 8-byte loads: dst is bytes 0..6, src 6..12.
@@ -103,10 +100,10 @@ pub fn switch(
             last_dst = dst_key;
         }
         *verdict = match last_out {
-            Some(d) if d.port == from.port => Verdict::Drop(DropReason::SamePort),
+            Some(d) if d.port() == pkt.meta.in_port => Verdict::Drop(DropReason::SamePort),
             Some(d) => {
-                pkt.meta.tun_remote = d.remote;
-                Verdict::Output(d.port)
+                pkt.meta.tun_remote = d.remote();
+                Verdict::Output(d.port())
             }
             None => Verdict::Flood,
         };

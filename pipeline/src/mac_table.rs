@@ -36,17 +36,31 @@ pub fn split_key(k: u64) -> (u16, [u8; 6]) {
 type Map = FlatMap<Entry>;
 
 /// Where a MAC lives: a port and, for a tunnel port, the remote VTEP's
-/// IPv4 address (host byte order; 0 for other ports).
+/// IPv4 address (host byte order; 0 for other ports), packed in one word
+/// so that the fast path compares them in one instruction.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Dest {
-    pub port: PortNo,
-    pub remote: u32,
-}
+pub struct Dest(u64);
 
 impl Dest {
     #[inline]
-    pub fn port(port: PortNo) -> Dest {
-        Dest { port, remote: 0 }
+    pub fn new(port: PortNo, remote: u32) -> Dest {
+        Dest(((port as u64) << 32) | remote as u64)
+    }
+
+    /// A port that is not a tunnel.
+    #[inline]
+    pub fn port_only(port: PortNo) -> Dest {
+        Dest::new(port, 0)
+    }
+
+    #[inline]
+    pub fn port(self) -> PortNo {
+        (self.0 >> 32) as PortNo
+    }
+
+    #[inline]
+    pub fn remote(self) -> u32 {
+        self.0 as u32
     }
 }
 
@@ -136,7 +150,7 @@ impl MacTable {
     /// table's answer for this MAC changed (new entry or moved).
     #[inline]
     pub fn learn(&mut self, vlan: u16, mac: &[u8; 6], port: PortNo, now_ms: u64) -> bool {
-        self.learn_key(key(vlan, mac), Dest::port(port), now_ms)
+        self.learn_key(key(vlan, mac), Dest::port_only(port), now_ms)
     }
 
     /// Adds or replaces a static entry (`fdb/add`). False when the table is
@@ -173,16 +187,19 @@ impl MacTable {
     #[inline]
     pub fn learn_key(&mut self, k: u64, dest: Dest, now_ms: u64) -> bool {
         if let Some(e) = self.map.get_mut(k) {
+            // The common case first: seen again where it was. (Refreshing
+            // a static entry's `used` is harmless: nothing ages it.)
+            if e.dest == dest {
+                e.used = now_ms;
+                return false;
+            }
             if e.queued == STATIC {
                 return false;
             }
+            e.dest = dest;
             e.used = now_ms;
-            if e.dest != dest {
-                e.dest = dest;
-                self.moved += 1;
-                return true;
-            }
-            return false;
+            self.moved += 1;
+            return true;
         }
         while self.map.len() >= self.max_entries {
             if !self.evict_one() {
@@ -207,7 +224,7 @@ impl MacTable {
     /// The port `mac` was learned on in `vlan`, if any.
     #[inline]
     pub fn lookup(&self, vlan: u16, mac: &[u8; 6]) -> Option<PortNo> {
-        self.lookup_key(key(vlan, mac)).map(|d| d.port)
+        self.lookup_key(key(vlan, mac)).map(|d| d.port())
     }
 
     /// Where the MAC of key `k` (made with [`key`]) lives.
@@ -249,13 +266,13 @@ impl MacTable {
 
     /// Removes the entries learned on `port` (port deleted or moved VLAN).
     pub fn flush_port(&mut self, port: PortNo) {
-        self.map.retain(|_, e| e.dest.port != port);
+        self.map.retain(|_, e| e.dest.port() != port);
     }
 
     /// Removes the entries of `port` in `vlan`.
     pub fn flush_port_vlan(&mut self, port: PortNo, vlan: u16) {
         self.map
-            .retain(|k, e| !(e.dest.port == port && split_key(k).0 == vlan));
+            .retain(|k, e| !(e.dest.port() == port && split_key(k).0 == vlan));
     }
 
     /// A snapshot of the table sorted by port, VLAN, MAC.
@@ -267,7 +284,7 @@ impl MacTable {
                 let (vlan, mac) = split_key(k);
                 let is_static = e.queued == STATIC;
                 FdbEntry {
-                    port: e.dest.port,
+                    port: e.dest.port(),
                     vlan,
                     mac,
                     age_secs: if is_static {
@@ -275,7 +292,7 @@ impl MacTable {
                     } else {
                         now_ms.saturating_sub(e.used) / 1000
                     },
-                    remote: e.dest.remote,
+                    remote: e.dest.remote(),
                     is_static,
                 }
             })
@@ -412,14 +429,8 @@ mod tests {
     fn remotes_are_learned_and_a_new_remote_is_a_move() {
         let mut t = MacTable::default();
         let k = key(0, &mac(1));
-        let a = Dest {
-            port: 5,
-            remote: 0x0a00_0001,
-        };
-        let b = Dest {
-            port: 5,
-            remote: 0x0a00_0002,
-        };
+        let a = Dest::new(5, 0x0a00_0001);
+        let b = Dest::new(5, 0x0a00_0002);
         assert!(t.learn_key(k, a, 0));
         assert!(!t.learn_key(k, a, 1));
         assert!(t.learn_key(k, b, 2));
@@ -431,10 +442,7 @@ mod tests {
     #[test]
     fn static_entries_never_age_move_or_get_evicted() {
         let mut t = MacTable::new(2, 1);
-        let home = Dest {
-            port: 7,
-            remote: 0x0a00_0003,
-        };
+        let home = Dest::new(7, 0x0a00_0003);
         assert!(t.add_static(0, &mac(1), home));
         t.learn(0, &mac(1), 2, 0); // learning does not move it
         assert_eq!(t.lookup_key(key(0, &mac(1))), Some(home));
@@ -451,9 +459,9 @@ mod tests {
     #[test]
     fn a_table_full_of_static_entries_learns_nothing() {
         let mut t = MacTable::new(1, 300);
-        assert!(t.add_static(0, &mac(1), Dest::port(1)));
+        assert!(t.add_static(0, &mac(1), Dest::port_only(1)));
         assert!(!t.learn(0, &mac(2), 1, 0));
-        assert!(!t.add_static(0, &mac(3), Dest::port(1)));
+        assert!(!t.add_static(0, &mac(3), Dest::port_only(1)));
         assert_eq!(t.len(), 1);
     }
 

@@ -22,7 +22,7 @@ use crate::flat_map::FlatMap;
 use crate::packet::{Packet, PortNo, MIN_FRAME};
 use crate::stage::{Ctx, Stage};
 use crate::verdict::{DropReason, Verdict};
-use crate::vxlan::{self, DecapError, OuterV4};
+use crate::vxlan::{self, DecapError, OuterTemplate, OuterV4};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
@@ -154,7 +154,19 @@ impl Stage for VxlanDecap {
 #[derive(Debug, Clone)]
 pub struct EncapRemote {
     pub outer: OuterV4,
+    /// `outer` prepared for the fast path.
+    pub template: OuterTemplate,
     pub counters: Arc<RemoteCounters>,
+}
+
+impl EncapRemote {
+    pub fn new(outer: OuterV4, counters: Arc<RemoteCounters>) -> EncapRemote {
+        EncapRemote {
+            outer,
+            template: outer.template(),
+            counters,
+        }
+    }
 }
 
 /// How frames leave by a tunnel port.
@@ -292,10 +304,7 @@ mod tests {
         };
         let e = Encap {
             remotes: [1, 2, 3]
-                .map(|d| EncapRemote {
-                    outer: outer(d),
-                    counters: Arc::default(),
-                })
+                .map(|d| EncapRemote::new(outer(d), Arc::default()))
                 .to_vec(),
             max_inner: 1514,
         };

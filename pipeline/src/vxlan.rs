@@ -172,6 +172,66 @@ impl OuterV4 {
     }
 }
 
+impl OuterV4 {
+    /// The headers with every field the configuration fixes written once,
+    /// for [`OuterTemplate::write`] on the fast path.
+    pub fn template(&self) -> OuterTemplate {
+        let mut hdr = [0u8; OUTER_LEN];
+        // Lengths 0, TOS 0, checksums 0: what changes per frame is added
+        // to `ip_sum` then.
+        self.write(&mut hdr, &[], 0);
+        hdr[field::IP_TOS] = 0;
+        put_be16(&mut hdr, ipv4::TOTAL_LEN, 0);
+        put_be16(&mut hdr, ipv4::CHECKSUM, 0);
+        put_be16(&mut hdr, field::UDP_LEN, 0);
+        put_be16(&mut hdr, field::UDP_CHECKSUM, 0);
+        OuterTemplate {
+            hdr,
+            ip_sum: sum(&hdr[field::OUTER_IP], 0),
+            tos: self.tos,
+            csum: self.csum,
+        }
+    }
+}
+
+/// An [`OuterV4`] prepared once: per frame only the lengths, the inherited
+/// TOS, the source port and the checksums are written, the IPv4 checksum
+/// incrementally (VPP's rewrite string).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OuterTemplate {
+    hdr: [u8; OUTER_LEN],
+    /// Sum of the IPv4 header with the per-frame fields zero.
+    ip_sum: u64,
+    tos: Option<u8>,
+    csum: bool,
+}
+
+impl OuterTemplate {
+    /// Writes what [`OuterV4::write`] writes, from the template.
+    #[inline]
+    pub fn write(&self, out: &mut [u8; OUTER_LEN], inner: &[u8], src_port: u16) {
+        *out = self.hdr;
+        let total = (OUTER_LEN + inner.len()).min(u16::MAX as usize) as u16;
+        let udp_len = total.saturating_sub(ipv4::MIN_HEADER_LEN as u16);
+        let tos = self.tos.unwrap_or_else(|| inner_tos(inner));
+        out[field::IP_TOS] = tos;
+        put_be16(out, ipv4::TOTAL_LEN, total);
+        let c = !fold(self.ip_sum + total as u64 + tos as u64);
+        put_be16(out, ipv4::CHECKSUM, c);
+        put_be16(out, field::UDP_SRC, src_port);
+        put_be16(out, field::UDP_LEN, udp_len);
+        if self.csum {
+            let pseudo = sum(&out[field::IP_ADDRS], ip_proto::UDP as u64 + udp_len as u64);
+            let s = sum(inner, sum(&out[field::OUTER_UDP], pseudo));
+            let c = match !fold(s) {
+                0 => 0xffff,
+                c => c,
+            };
+            put_be16(out, field::UDP_CHECKSUM, c);
+        }
+    }
+}
+
 /// The inner IPv4 TOS or IPv6 traffic class (after up to two VLAN tags).
 fn inner_tos(inner: &[u8]) -> u8 {
     let Some((l3, et)) = l3_offset(inner) else {

@@ -316,3 +316,40 @@ fn frag_needed_survives_truncation_and_garbage() {
         assert!(src_port(&f[..len]) >= 49152);
     }
 }
+
+#[test]
+fn the_template_writes_what_write_writes() {
+    let frames: Vec<Vec<u8>> = vec![
+        vec![0x02; 60],
+        {
+            let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00, 0x45, 0xb8];
+            f.resize(1400, 7);
+            f
+        },
+        vec![1; 9001],
+        Vec::new(),
+    ];
+    for csum in [false, true] {
+        for tos in [None, Some(0x10)] {
+            for df in [false, true] {
+                let o = OuterV4 {
+                    src: 0x0a63_0001,
+                    dst: 0xc0a8_fe02,
+                    dst_port: 4789,
+                    vni: 0x12_3456,
+                    ttl: 17,
+                    tos,
+                    df,
+                    csum,
+                };
+                let t = o.template();
+                for f in &frames {
+                    let (mut a, mut b) = ([0u8; OUTER_LEN], [0u8; OUTER_LEN]);
+                    o.write(&mut a, f, 50_001);
+                    t.write(&mut b, f, 50_001);
+                    assert_eq!(a, b, "csum {csum} tos {tos:?} df {df} len {}", f.len());
+                }
+            }
+        }
+    }
+}

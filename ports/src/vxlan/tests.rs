@@ -205,7 +205,8 @@ fn a_tcp_super_frame_is_cut_into_segments_in_order() {
     let n = 60_000;
     let udp = std::net::UdpSocket::bind((LOOPBACK, 0)).expect("bind");
     let big = super_datagram(port, n);
-    udp.send_to(&big[PAYLOAD..], (LOOPBACK, port)).expect("send the super-frame");
+    udp.send_to(&big[PAYLOAD..], (LOOPBACK, port))
+        .expect("send the super-frame");
     assert!(tx.send(&datagram(port, 7)));
     tx.flush();
     let want = n.div_ceil(1410) + 1;

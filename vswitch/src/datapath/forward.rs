@@ -242,26 +242,27 @@ impl Forwarder {
         self.ngroups = 0;
         self.flood.len = 0;
         for i in run {
-            match self.verdicts[i] {
+            let v = self.verdicts[i];
+            // Unicast first: by far the most common verdict.
+            if let Verdict::Output(p) = v {
+                let g = match self.groups[..self.ngroups].iter().position(|g| g.port == p) {
+                    Some(g) => g,
+                    None => {
+                        self.groups[self.ngroups].port = p;
+                        self.groups[self.ngroups].len = 0;
+                        self.ngroups += 1;
+                        self.ngroups - 1
+                    }
+                };
+                self.groups[g].push(i);
+                continue;
+            }
+            match v {
+                Verdict::Flood => self.flood.push(i),
                 Verdict::Drop(r) => port.stats.add_drop(r, 1),
                 // A stage that left a packet undecided, or sent it into a
                 // second re-entry: nothing takes it further.
-                Verdict::Continue | Verdict::Reenter(_) => {
-                    port.stats.add_drop(DropReason::NoBridge, 1)
-                }
-                Verdict::Flood => self.flood.push(i),
-                Verdict::Output(p) => {
-                    let g = match self.groups[..self.ngroups].iter().position(|g| g.port == p) {
-                        Some(g) => g,
-                        None => {
-                            self.groups[self.ngroups].port = p;
-                            self.groups[self.ngroups].len = 0;
-                            self.ngroups += 1;
-                            self.ngroups - 1
-                        }
-                    };
-                    self.groups[g].push(i);
-                }
+                _ => port.stats.add_drop(DropReason::NoBridge, 1),
             }
         }
     }
@@ -284,16 +285,8 @@ impl Forwarder {
                 Egress::Tagged(tpid) => Some(tpid),
             };
             if let Some(encap) = &out.encap {
-                let too_big = encapsulate(
-                    &mut **tx,
-                    encap,
-                    pkt,
-                    tpid,
-                    shared,
-                    &mut self.scratch,
-                    &mut c,
-                );
-                if too_big {
+                let scratch = &mut self.scratch;
+                if encapsulate(&mut **tx, encap, pkt, tpid, shared, scratch, &mut c) {
                     self.reply_frag_needed(pkt, encap.max_inner);
                 }
                 continue;
@@ -473,7 +466,7 @@ fn encapsulate(
     let src_port = vxlan::src_port(inner);
     let mut hdr = [0u8; vxlan::OUTER_LEN];
     for r in encap.targets(pkt.meta.tun_remote, flood) {
-        r.outer.write(&mut hdr, inner, src_port);
+        r.template.write(&mut hdr, inner, src_port);
         let ok = tx.send_parts(&[&hdr, inner]);
         if ok {
             r.counters.add_tx(1, inner.len() as u64);

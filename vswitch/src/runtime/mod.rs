@@ -308,10 +308,7 @@ impl Runtime {
             .get(port)
             .filter(|p| p.spec.bridge == bridge)
             .ok_or_else(|| format!("bridge {bridge} has no port named {port}"))?;
-        let dest = Dest {
-            port: p.port_no,
-            remote: remote.map_or(0, u32::from),
-        };
+        let dest = Dest::new(p.port_no, remote.map_or(0, u32::from));
         if lock(&b.macs).add_static(vlan, mac, dest) {
             Ok(())
         } else {

@@ -88,10 +88,10 @@ impl TunnelRt {
         };
         for r in &self.remotes {
             let Ok(route) = &r.route else { continue };
-            e.remotes.push(EncapRemote {
-                outer: self.spec.outer(route.local, r.ip),
-                counters: r.counters.clone(),
-            });
+            e.remotes.push(EncapRemote::new(
+                self.spec.outer(route.local, r.ip),
+                r.counters.clone(),
+            ));
             e.max_inner = e
                 .max_inner
                 .min((route.mtu as usize).saturating_sub(vxlan::OUTER_LEN));
