@@ -234,7 +234,22 @@ fn static_entries_are_added_shown_and_removed() {
     let fabric = Fabric::new();
     let h1 = OverlayHost::vswitch(&fabric, 1);
     let _h2 = OverlayHost::vswitch(&fabric, 2);
-    add_port(&h1, "br0", "vx", &[2, 3], 5);
+    // Written the way OVS users write it: the port, then its interface.
+    h1.vsctl(&[
+        "add-port",
+        "br0",
+        "vx",
+        "--",
+        "set",
+        "interface",
+        "vx",
+        "type=vxlan",
+        "options:remote_ip=10.99.0.2,10.99.0.3",
+        "options:key=5",
+    ]);
+    let t = tunnel_show(&h1);
+    assert_eq!(t["tunnels"][0]["port"], "vx", "{t}");
+    assert_eq!(t["tunnels"][0]["vni"], 5, "{t}");
     h1.vsctl(&[
         "fdb/add",
         "br0",
