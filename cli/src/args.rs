@@ -1,55 +1,9 @@
 //! Splitting a vswctl command line into global options and commands.
 
+use crate::help::{self, Help};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Duration;
-
-pub const USAGE: &str = "\
-vswctl: configure and query vswitchd
-usage: vswctl [OPTIONS] COMMAND [ARG...] [-- [OPTIONS] COMMAND [ARG...]]...
-
-Commands joined with -- are applied together or not at all.
-
-Bridge commands:
-  add-br BRIDGE                  create a bridge (and its internal port BRIDGE)
-  del-br BRIDGE                  delete a bridge and all of its ports
-  list-br                        print the names of all bridges
-  br-exists BRIDGE               exit 2 if BRIDGE does not exist
-Port commands:
-  add-port BRIDGE PORT [COL=VAL]...  add PORT to BRIDGE; columns: type=(afxdp|
-                                 afpacket|tap|internal), tag=VLAN, trunks=LIST,
-                                 vlan_mode=MODE, options:xdp-mode=(best-effort|
-                                 native|generic), external_ids:KEY=VALUE
-  del-port [BRIDGE] PORT         delete PORT
-  list-ports BRIDGE              print the names of the ports of BRIDGE
-  port-to-br PORT                print the bridge that contains PORT
-Database commands:
-  set bridge|port|interface NAME COL[:KEY]=VALUE...
-  get bridge|port|interface NAME COL[:KEY]...
-Container commands:
-  attach BRIDGE CONTAINER IP/PREFIX[@GATEWAY] [--ifname NAME] [--mac MAC]
-         [--tag VLAN] [--mtu N]  give a container (netns name, PID, netns path
-                                 or Docker name) an interface on BRIDGE
-  detach BRIDGE CONTAINER [--ifname NAME]   undo attach: port and veth removed
-  list-attachments [BRIDGE]      what is attached where
-Status commands:
-  show                           overview of bridges, ports and their state
-  fdb/show BRIDGE                learned MAC addresses
-  fdb/flush [BRIDGE]             forget learned MAC addresses
-  dump-ports BRIDGE [PORT]       port counters, with drops by reason
-  pmd/stats-show                 poll thread statistics
-  pmd/stats-clear                reset poll thread statistics
-  pmd/rxq-show                   which poll thread polls which queue
-
-Options:
-  --rundir DIR        run directory of vswitchd (default $VSWITCH_RUNDIR or /run/vswitch)
-  --format text|json  output format (-f json also works)
-  --may-exist         add-br/add-port: succeed if it already exists
-  --if-exists         del-br/del-port: succeed if it does not exist
-  --timeout N         give up after N seconds (default 30)
-  -h, --help          this help
-  -V, --version       version
-";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -74,12 +28,14 @@ pub struct Run {
 
 #[derive(Debug)]
 pub enum Invocation {
-    Help,
+    Help(Help),
     Version,
     Run(Run),
 }
 
-/// Parses everything after the program name.
+/// Parses everything after the program name. `--help` (or `-h`) among a
+/// command's arguments, or a command named `help`, asks for help instead of
+/// running anything.
 pub fn parse(argv: &[String]) -> Result<Invocation, String> {
     let mut run = Run {
         rundir: std::env::var_os("VSWITCH_RUNDIR")
@@ -119,7 +75,7 @@ pub fn parse(argv: &[String]) -> Result<Invocation, String> {
         }
         match name {
             "--" => {}
-            "-h" | "--help" => return Ok(Invocation::Help),
+            "-h" | "--help" => return Ok(Invocation::Help(Help::All)),
             "-V" | "--version" => return Ok(Invocation::Version),
             "--may-exist" => cur.may_exist = true,
             "--if-exists" => cur.if_exists = true,
@@ -157,7 +113,36 @@ pub fn parse(argv: &[String]) -> Result<Invocation, String> {
     if run.commands.is_empty() {
         return Err("missing command name (use --help for help)".into());
     }
+    if let Some(h) = help_request(&run.commands)? {
+        return Ok(Invocation::Help(h));
+    }
     Ok(Invocation::Run(run))
+}
+
+/// The help the first command that asks for it wants: `help [COMMAND]`, or
+/// `COMMAND ... --help` / `COMMAND ... -h`.
+fn help_request(commands: &[Command]) -> Result<Option<Help>, String> {
+    let lookup = |name: &str| {
+        help::find(name)
+            .map(Help::Command)
+            .ok_or_else(|| format!("unknown command '{name}' (vswctl --help lists the commands)"))
+    };
+    for c in commands {
+        let Some((name, args)) = c.args.split_first() else {
+            continue;
+        };
+        if name == "help" {
+            return match args {
+                [] => Ok(Some(Help::All)),
+                [what] => lookup(what).map(Some),
+                _ => Err("'help' takes at most one argument (usage: vswctl help [COMMAND])".into()),
+            };
+        }
+        if args.iter().any(|a| a == "--help" || a == "-h") {
+            return lookup(name).map(Some);
+        }
+    }
+    Ok(None)
 }
 
 #[cfg(test)]
@@ -195,6 +180,57 @@ mod tests {
         let r = p("--format=json --timeout=5 show").unwrap();
         assert_eq!(r.format, Format::Json);
         assert_eq!(r.timeout, Duration::from_secs(5));
+    }
+
+    fn help_of(s: &str) -> Result<Help, String> {
+        let v: Vec<String> = s.split_whitespace().map(String::from).collect();
+        match parse(&v)? {
+            Invocation::Help(h) => Ok(h),
+            other => panic!("{s}: {other:?}"),
+        }
+    }
+
+    fn command(name: &str) -> Help {
+        Help::Command(help::find(name).unwrap_or_else(|| panic!("{name} is in the table")))
+    }
+
+    #[test]
+    fn help_after_a_command_is_that_commands_help() {
+        assert_eq!(help_of("add-br --help"), Ok(command("add-br")));
+        assert_eq!(help_of("add-br -h"), Ok(command("add-br")));
+        assert_eq!(help_of("add-port br0 --help"), Ok(command("add-port")));
+        assert_eq!(help_of("--may-exist add-br x -h"), Ok(command("add-br")));
+        assert_eq!(
+            help_of("list-br -- fdb/show --help"),
+            Ok(command("fdb/show"))
+        );
+    }
+
+    #[test]
+    fn help_command_and_global_help() {
+        assert_eq!(help_of("help"), Ok(Help::All));
+        assert_eq!(help_of("help add-port"), Ok(command("add-port")));
+        assert_eq!(help_of("--help"), Ok(Help::All));
+        assert_eq!(help_of("-h add-br x"), Ok(Help::All));
+        assert_eq!(
+            help_of("--rundir /x help pmd/rxq-show"),
+            Ok(command("pmd/rxq-show"))
+        );
+    }
+
+    #[test]
+    fn help_for_an_unknown_command_is_an_error() {
+        let e = help_of("help frobnicate").unwrap_err();
+        assert!(e.contains("frobnicate"), "{e}");
+        let e = help_of("frobnicate --help").unwrap_err();
+        assert!(e.contains("frobnicate"), "{e}");
+        assert!(help_of("help add-br del-br").is_err());
+    }
+
+    #[test]
+    fn help_like_values_inside_arguments_are_not_help() {
+        let r = p("set port p external_ids:note=--help").unwrap();
+        assert_eq!(r.commands[0].args.len(), 4);
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! commands joined with `--`) does not fit a subcommand parser.
 
 mod args;
+mod help;
 mod ovs_compat;
 
 use args::{parse, Format, Invocation};
@@ -25,8 +26,8 @@ fn main() -> ExitCode {
         return ovs_compat::main(&argv[1..]);
     }
     let inv = match parse(&argv[1..]) {
-        Ok(Invocation::Help) => {
-            print!("{}", args::USAGE);
+        Ok(Invocation::Help(h)) => {
+            print!("{}", h.text());
             return ExitCode::SUCCESS;
         }
         Ok(Invocation::Version) => {

@@ -8,10 +8,21 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 /// Longest interface name the kernel accepts (IFNAMSIZ - 1).
 pub const MAX_IFNAME: usize = libc::IFNAMSIZ - 1;
 
-/// Checks that `name` can be a Linux interface name.
+/// Checks that `name` can be a Linux interface name (the kernel's
+/// `dev_valid_name`: not empty, at most [`MAX_IFNAME`] bytes, not `.` or
+/// `..`, no `/`, `:` or whitespace), and that it does not start with `-`,
+/// which Linux allows but which `ip`, `vswctl` and most tools would read as
+/// an option. Bridge, port and container interface names are all checked
+/// here.
 pub fn check_ifname(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("interface name is empty".into());
+    }
+    if name.starts_with('-') {
+        return Err(format!(
+            "interface name \"{name}\" starts with '-', which would read as an option; \
+             use a name that starts with a letter or digit"
+        ));
     }
     if name.len() > MAX_IFNAME {
         return Err(format!(
@@ -167,6 +178,14 @@ mod tests {
         assert!(check_ifname("abcdefghijklmnop").is_err());
         assert!(check_ifname("a b").is_err());
         assert!(check_ifname("a/b").is_err());
+        assert!(check_ifname("a:b").is_err());
+        assert!(check_ifname("a\tb").is_err());
+        assert!(check_ifname(".").is_err());
+        assert!(check_ifname("..").is_err());
+        assert!(check_ifname("-x").is_err());
+        assert!(check_ifname("--help").is_err());
+        assert!(check_ifname("abcdefghijklmno").is_ok());
+        assert!(check_ifname("a-b.c_d").is_ok());
     }
 
     #[test]

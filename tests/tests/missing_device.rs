@@ -42,7 +42,7 @@ fn port_comes_up_when_its_device_appears() {
         "the error for {port} must name the device: {err:?}"
     );
     assert!(
-        p.get("backend").map_or(true, Value::is_null),
+        p.get("backend").is_none_or(Value::is_null),
         "a port without a device has no backend: {p}"
     );
 

@@ -7,6 +7,8 @@
 
 pub mod columns;
 mod show;
+#[cfg(test)]
+mod tests;
 
 use crate::config::{Bridge, Config, Port};
 use crate::runtime::Runtime;
