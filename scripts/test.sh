@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Everything CI checks, in order: system packages the integration tests
 # need (installed when missing, Debian 12), formatting, lints, a release
-# build of the binaries, then every test in the workspace.
+# build of the binaries, every test in the workspace, then each fuzz
+# target for a few seconds.
 #
 # The integration tests (crate `tests`) create network namespaces, veths
 # and AF_XDP sockets: they need root.
@@ -48,6 +49,11 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
 cargo test --release --workspace --no-fail-fast -- --test-threads=2 2>&1 | tee "$log" || status=$?
+
+# The parsers and stages under libFuzzer, briefly (scripts/fuzz.sh runs
+# them longer): a crash fails the run.
+echo "==> fuzzing, 10 s per target"
+bash scripts/fuzz.sh 10 || status=1
 
 # One closing line for the whole run (cargo prints one per test binary, the
 # last of which is often an empty doc-test run).
