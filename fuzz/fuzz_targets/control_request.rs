@@ -25,17 +25,20 @@ fn run(data: &[u8], rt: &Runtime) {
     let Ok(req) = serde_json::from_slice::<Request>(data) else {
         return;
     };
-    if req
-        .commands
-        .iter()
-        .any(|c| c.args.first().is_some_and(|a| a.contains("attach") || a.contains("detach")))
-    {
+    if req.commands.iter().any(|c| {
+        c.args
+            .first()
+            .is_some_and(|a| a.contains("attach") || a.contains("detach"))
+    }) {
         return;
     }
     let cfg = Config::default();
     let out = execute(&req, &cfg, rt);
     if !out.response.ok {
-        assert!(out.new_config.is_none(), "a failed request changed the configuration");
+        assert!(
+            out.new_config.is_none(),
+            "a failed request changed the configuration"
+        );
     }
     if let Some(new) = &out.new_config {
         assert!(vswitch::tunnel::validate(new).is_ok());

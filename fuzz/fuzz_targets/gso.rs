@@ -28,7 +28,11 @@ fuzz_target!(|data: &[u8]| {
         n += 1;
         assert!(n <= payload.len() + 1, "segments never end");
         let s = &out[..len];
-        assert!(len - l4.l3 <= mtu, "segment of {} bytes over MTU {mtu}", len - l4.l3);
+        assert!(
+            len - l4.l3 <= mtu,
+            "segment of {} bytes over MTU {mtu}",
+            len - l4.l3
+        );
         assert_eq!(l4_checksum_ok(s), Some(true), "segment checksum");
         got.extend_from_slice(&s[l4.off + thl..]);
     }

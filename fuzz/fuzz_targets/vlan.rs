@@ -36,7 +36,10 @@ fuzz_target!(|data: &[u8]| {
     if v[0] == Verdict::Continue && mode == VlanMode::Access {
         let f = pkt.data();
         let et = u16::from_be_bytes([f[12], f[13]]);
-        assert!(et != 0x8100 && et != 0x88a8, "a tag got through an access port");
+        assert!(
+            et != 0x8100 && et != 0x88a8,
+            "a tag got through an access port"
+        );
         assert_eq!(pkt.meta.vlan, tag);
     }
     let before = pkt.data().to_vec();

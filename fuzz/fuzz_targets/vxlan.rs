@@ -46,7 +46,9 @@ fuzz_target!(|data: &[u8]| {
         csum: *remote & 2 != 0,
     };
     let mut hdr = [0u8; OUTER_LEN];
-    outer.template().write(&mut hdr, rest, vxlan::src_port(rest));
+    outer
+        .template()
+        .write(&mut hdr, rest, vxlan::src_port(rest));
     let mut check = [0u8; OUTER_LEN];
     outer.write(&mut check, rest, vxlan::src_port(rest));
     assert_eq!(hdr, check, "template and write disagree");

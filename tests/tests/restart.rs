@@ -104,7 +104,7 @@ fn next_change(rng: &mut Rng, state: &Config) -> (Vec<String>, Config) {
                 ps.insert(p.clone());
             }
             let tag = format!("tag={}", 1 + rng.below(4094));
-            if roll % 2 == 0 {
+            if roll.is_multiple_of(2) {
                 (s(&["add-port", br, &p, &tag]), next)
             } else {
                 (s(&["add-port", br, &p]), next)
