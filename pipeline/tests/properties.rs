@@ -25,9 +25,13 @@ fn tcp_super_frame(payload: &[u8], seq: u32, flags: u8) -> Vec<u8> {
     let total = (40 + payload.len()) as u16;
     let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
     let t = total.to_be_bytes();
-    f.extend_from_slice(&[0x45, 0, t[0], t[1], 0, 9, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2]);
+    f.extend_from_slice(&[
+        0x45, 0, t[0], t[1], 0, 9, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+    ]);
     let s = seq.to_be_bytes();
-    f.extend_from_slice(&[0x9c, 0x40, 0, 80, s[0], s[1], s[2], s[3], 0, 0, 0, 1, 0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
+    f.extend_from_slice(&[
+        0x9c, 0x40, 0, 80, s[0], s[1], s[2], s[3], 0, 0, 0, 1, 0x50, flags, 0xff, 0xff, 0, 0, 0, 0,
+    ]);
     f.extend_from_slice(payload);
     f
 }

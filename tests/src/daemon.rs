@@ -149,14 +149,25 @@ impl Daemon {
 
     /// Starts a daemon and waits until its control socket accepts.
     pub fn try_start(opts: DaemonOptions) -> Result<Daemon, String> {
+        let rundir = std::env::temp_dir().join(names::unique("d"));
+        fs::create_dir_all(&rundir)
+            .map_err(|e| format!("create run directory {}: {e}", rundir.display()))?;
+        let mut d = Daemon::unstarted_in(rundir.clone(), opts).inspect_err(|_| {
+            let _ = fs::remove_dir_all(&rundir);
+        })?;
+        d.spawn()?;
+        Ok(d)
+    }
+
+    /// A daemon not started yet, with run directory `rundir` (which the
+    /// caller made, and may have put files in: the db is `rundir/conf.db`)
+    /// and removed on drop like any other. Start it with [`Daemon::try_spawn`].
+    pub fn unstarted_in(rundir: PathBuf, opts: DaemonOptions) -> Result<Daemon, String> {
         let bins = match &opts.bin_dir {
             Some(d) => Bins::in_dir(d)?,
             None => Bins::locate()?,
         };
-        let rundir = std::env::temp_dir().join(names::unique("d"));
-        fs::create_dir_all(&rundir)
-            .map_err(|e| format!("create run directory {}: {e}", rundir.display()))?;
-        let mut d = Daemon {
+        Ok(Daemon {
             bins,
             db: rundir.join("conf.db"),
             log: rundir.join("vswitchd.log"),
@@ -167,9 +178,14 @@ impl Daemon {
             child: None,
             starts: 0,
             log_shown: false,
-        };
-        d.spawn()?;
-        Ok(d)
+        })
+    }
+
+    /// Starts the daemon (not running) and waits until its control socket
+    /// accepts; the error has the daemon's log tail. The daemon keeps its
+    /// run directory either way, until it is dropped.
+    pub fn try_spawn(&mut self) -> Result<(), String> {
+        self.spawn()
     }
 
     fn spawn(&mut self) -> Result<(), String> {

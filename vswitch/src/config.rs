@@ -3,14 +3,18 @@
 //!
 //! Column names follow Open vSwitch (`tag`, `trunks`, `vlan_mode`,
 //! `other_config`, `external_ids`, `options`) so that `ovs-vsctl` users find
-//! what they expect.
+//! what they expect. An unknown field is an error, not silently dropped; a
+//! stored configuration is checked by [`validate`] before it is used.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+pub mod validate;
+
 pub type Map = BTreeMap<String, String>;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Config {
     /// Bumped on every committed change.
     #[serde(default)]
@@ -20,6 +24,7 @@ pub struct Config {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Bridge {
     /// Ports other than the bridge's own internal port.
     #[serde(default)]
@@ -34,6 +39,7 @@ pub struct Bridge {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Port {
     /// Interface type: "" (system: AF_XDP, falling back to AF_PACKET),
     /// "afxdp", "afpacket", "tap", "internal", "vxlan".

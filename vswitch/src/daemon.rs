@@ -1,20 +1,159 @@
-//! Process plumbing: the pid file lock, detaching, signals, logging.
+//! Process plumbing: the pid file lock, detaching, signals, logging, and
+//! the rules for the daemon's own files.
+//!
+//! Files and privileges, as OpenSSH's StrictModes: the daemon runs with
+//! umask 077; the run directory and the database's directory must belong
+//! to the daemon's user and be writable by nobody else ([`private_dir`]),
+//! since whoever can write a directory can plant a symlink or swap the
+//! control socket in it. The pid file and the log are opened with
+//! `O_NOFOLLOW`, the log and the database are 0600, the control socket
+//! 0660 (its group set with `--socket-group`).
 
-use std::fs::{File, OpenOptions};
+use std::ffi::CString;
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
+
+/// Sets the process umask to 077: every file the daemon creates is its
+/// own unless it says otherwise (the socket, the directories it creates).
+pub fn private_umask() {
+    // SAFETY: umask only changes the process's file mode mask.
+    unsafe { libc::umask(0o077) };
+}
+
+/// Makes sure `dir` (the `what`: "run directory", "database directory") can
+/// be trusted: created with mode 0755 if missing; otherwise it must belong
+/// to the daemon's user and not be writable by group or others. Only `dir`
+/// itself is checked, not its parents.
+pub fn private_dir(dir: &Path, what: &str) -> Result<(), String> {
+    match fs::metadata(dir) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o755)
+                .create(dir)
+                .map_err(|e| format!("cannot create {what} {}: {e}", dir.display()))?;
+            // The umask took bits away; the directory is meant to be 0755.
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o755))
+                .map_err(|e| format!("cannot set the mode of {what} {}: {e}", dir.display()))
+        }
+        Err(e) => Err(format!("cannot use {what} {}: {e}", dir.display())),
+        Ok(m) if !m.is_dir() => Err(format!("{what} {} is not a directory", dir.display())),
+        Ok(m) => check_private(dir, what, m.uid(), m.mode(), effective_uid()),
+    }
+}
+
+fn effective_uid() -> u32 {
+    // SAFETY: geteuid cannot fail and touches no memory.
+    unsafe { libc::geteuid() }
+}
+
+/// The rule of [`private_dir`] for a directory of owner `uid` and `mode`.
+fn check_private(dir: &Path, what: &str, uid: u32, mode: u32, me: u32) -> Result<(), String> {
+    if uid != me {
+        return Err(format!(
+            "{what} {} belongs to uid {uid}, not to this daemon's user (uid {me}): \
+             whoever owns it could replace the daemon's files; chown it to uid {me} \
+             or use another directory",
+            dir.display()
+        ));
+    }
+    if mode & 0o022 != 0 {
+        return Err(format!(
+            "{what} {} is writable by {} (mode {:04o}): anyone who can write it could \
+             replace the daemon's files; run chmod go-w {} or use another directory",
+            dir.display(),
+            if mode & 0o002 != 0 {
+                "others"
+            } else {
+                "its group"
+            },
+            mode & 0o7777,
+            dir.display()
+        ));
+    }
+    Ok(())
+}
+
+/// The group id of group `name` (a name, or a number).
+pub fn group_id(name: &str) -> Result<u32, String> {
+    if let Ok(gid) = name.parse::<u32>() {
+        return Ok(gid);
+    }
+    let cname = CString::new(name).map_err(|_| format!("\"{name}\" is not a group name"))?;
+    let mut buf: Vec<libc::c_char> = vec![0; 4096];
+    loop {
+        // SAFETY: `group` is plain data that getgrnam_r fills in.
+        let mut grp: libc::group = unsafe { std::mem::zeroed() };
+        let mut found: *mut libc::group = std::ptr::null_mut();
+        // SAFETY: every pointer is valid for the call, and `buf` is as
+        // long as the length given; the strings it writes point into `buf`,
+        // which we do not read.
+        let rc = unsafe {
+            libc::getgrnam_r(
+                cname.as_ptr(),
+                &mut grp,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut found,
+            )
+        };
+        if rc == libc::ERANGE && buf.len() < 1 << 20 {
+            buf.resize(buf.len() * 2, 0);
+            continue;
+        }
+        if rc != 0 {
+            return Err(format!(
+                "cannot look up group {name}: {}",
+                io::Error::from_raw_os_error(rc)
+            ));
+        }
+        if found.is_null() {
+            return Err(format!("there is no group named {name}"));
+        }
+        return Ok(grp.gr_gid);
+    }
+}
+
+/// Gives the control socket its mode, 0660, and group `gid` if given.
+pub fn socket_access(path: &Path, gid: Option<u32>) -> io::Result<()> {
+    if let Some(gid) = gid {
+        std::os::unix::fs::chown(path, None, Some(gid))?;
+    }
+    fs::set_permissions(path, fs::Permissions::from_mode(0o660))
+}
+
+/// Opens a file the daemon owns in a directory it trusts, never through a
+/// symlink (ELOOP is reported in words; the caller names the file).
+fn open_nofollow(opts: &mut OpenOptions, path: &Path) -> io::Result<File> {
+    opts.custom_flags(libc::O_NOFOLLOW).open(path).map_err(|e| {
+        if e.raw_os_error() == Some(libc::ELOOP) {
+            io::Error::new(
+                e.kind(),
+                "is a symbolic link, which vswitchd does not follow; remove it",
+            )
+        } else {
+            e
+        }
+    })
+}
 
 /// Takes an exclusive lock on the pid file and writes our pid into it. The
 /// lock is what stops two daemons sharing a run directory; it is released
-/// by the kernel when the process dies, even by `kill -9`.
+/// by the kernel when the process dies, even by `kill -9`. A symlink in
+/// its place is refused, not followed.
 pub fn lock_pidfile(path: &Path) -> io::Result<File> {
-    let mut f = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)?;
+    let mut f = open_nofollow(
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o644),
+        path,
+    )?;
     // SAFETY: flock on a descriptor we own; no memory is involved.
     let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
     if rc != 0 {
@@ -108,7 +247,12 @@ pub fn detach(log: &Path) -> io::Result<Readiness> {
     drop(rd);
     // SAFETY: setsid has no memory effects; failure is harmless here.
     unsafe { libc::setsid() };
-    let logf = OpenOptions::new().create(true).append(true).open(log)?;
+    let logf = open_nofollow(
+        OpenOptions::new().create(true).append(true).mode(0o600),
+        log,
+    )
+    .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", log.display())))?;
+    logf.set_permissions(fs::Permissions::from_mode(0o600))?;
     let null = OpenOptions::new()
         .read(true)
         .write(true)
@@ -149,4 +293,73 @@ impl log::Log for Logger {
     }
 
     fn flush(&self) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("vswitch-daemon-test-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn directories_others_can_write_or_own_are_refused() {
+        let d = Path::new("/x");
+        assert!(check_private(d, "run directory", 0, 0o40755, 0).is_ok());
+        assert!(check_private(d, "run directory", 0, 0o40700, 0).is_ok());
+        let e = check_private(d, "run directory", 0, 0o41777, 0).unwrap_err();
+        assert!(
+            e.contains("run directory /x is writable by others (mode 1777)"),
+            "{e}"
+        );
+        let e = check_private(d, "run directory", 0, 0o40775, 0).unwrap_err();
+        assert!(e.contains("writable by its group"), "{e}");
+        let e = check_private(d, "database directory", 1000, 0o40755, 0).unwrap_err();
+        assert!(
+            e.contains("database directory /x belongs to uid 1000"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_missing_directory_is_created_0755_and_a_world_writable_one_refused() {
+        let dir = scratch("dir");
+        let new = dir.join("a/run");
+        private_dir(&new, "run directory").unwrap();
+        assert_eq!(fs::metadata(&new).unwrap().mode() & 0o7777, 0o755);
+        private_dir(&new, "run directory").unwrap();
+        fs::set_permissions(&new, fs::Permissions::from_mode(0o777)).unwrap();
+        let e = private_dir(&new, "run directory").unwrap_err();
+        assert!(e.contains("writable by others"), "{e}");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_symlinked_pid_file_is_refused_and_its_target_untouched() {
+        let dir = scratch("pid");
+        let victim = dir.join("victim");
+        fs::write(&victim, b"precious\n").unwrap();
+        let pid = dir.join("vswitchd.pid");
+        std::os::unix::fs::symlink(&victim, &pid).unwrap();
+        let e = lock_pidfile(&pid).unwrap_err().to_string();
+        assert!(e.contains("is a symbolic link"), "{e}");
+        assert_eq!(fs::read(&victim).unwrap(), b"precious\n");
+        fs::remove_file(&pid).unwrap();
+        let f = lock_pidfile(&pid).unwrap();
+        drop(f);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn groups_by_name_or_number() {
+        assert_eq!(group_id("root"), Ok(0));
+        assert_eq!(group_id("1234"), Ok(1234));
+        let e = group_id("no-such-group-here").unwrap_err();
+        assert!(e.contains("no group named no-such-group-here"), "{e}");
+    }
 }

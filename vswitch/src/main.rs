@@ -31,6 +31,10 @@ struct Args {
     /// sleeps, in microseconds. 0 sleeps at once.
     #[arg(long, default_value_t = 20_000)]
     pmd_spin: u64,
+    /// Group of the control socket (a name or a number); the socket is
+    /// mode 0660, so that group's members may use vswctl.
+    #[arg(long, value_name = "NAME")]
+    socket_group: Option<String>,
     /// error, warn, info, debug or trace.
     #[arg(long, default_value = "info", value_parser = parse_level)]
     log_level: log::LevelFilter,
@@ -64,8 +68,16 @@ fn run(args: Args) -> Result<(), String> {
             vec![Some(n - 1)]
         }
     };
-    std::fs::create_dir_all(&args.rundir)
-        .map_err(|e| format!("cannot create run directory {}: {e}", args.rundir.display()))?;
+    daemon::private_umask();
+    let socket_gid = args
+        .socket_group
+        .as_deref()
+        .map(daemon::group_id)
+        .transpose()
+        .map_err(|e| format!("--socket-group: {e}"))?;
+    daemon::private_dir(&args.rundir, "run directory")?;
+    let db = Db::new(&args.db);
+    daemon::private_dir(&db.dir(), "database directory")?;
     let log_path = args.rundir.join("vswitchd.log");
     let mut readiness = if args.detach {
         daemon::detach(&log_path).map_err(|e| format!("cannot detach: {e}"))?
@@ -82,8 +94,11 @@ fn run(args: Args) -> Result<(), String> {
     let pid_path = args.rundir.join(vswitch::PIDFILE_NAME);
     let _pidfile =
         daemon::lock_pidfile(&pid_path).map_err(|e| format!("{}: {e}", pid_path.display()))?;
-    let db = Db::new(&args.db);
-    let mut cfg: Config = db.load().map_err(|e| e.to_string())?;
+    let mut cfg: Config = db.load().map_err(|e| {
+        format!("{e}\n(vswitchd did not start and left the file as it is: fix it, or move it away to start empty)")
+    })?;
+    db.restrict_mode()
+        .map_err(|e| format!("cannot make {} private: {e}", args.db.display()))?;
     let loaded = cfg.clone();
     cfg.assign_ofports();
     if cfg != loaded {
@@ -102,6 +117,12 @@ fn run(args: Args) -> Result<(), String> {
     let _ = std::fs::remove_file(&sock_path);
     let listener = mio::net::UnixListener::bind(&sock_path)
         .map_err(|e| format!("cannot listen on {}: {e}", sock_path.display()))?;
+    daemon::socket_access(&sock_path, socket_gid).map_err(|e| {
+        format!(
+            "cannot set the owner or mode of {}: {e}",
+            sock_path.display()
+        )
+    })?;
     log::info!(
         "vswitchd {} starting: rundir {}, db {}, poll threads on cores {:?}",
         env!("CARGO_PKG_VERSION"),

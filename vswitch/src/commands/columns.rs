@@ -41,13 +41,83 @@ pub fn parse_setting(arg: &str) -> Result<Setting, String> {
     })
 }
 
-fn parse_vid(s: &str, what: &str) -> Result<u16, String> {
-    match s.trim().parse::<u16>() {
-        Ok(v) if v <= 4095 => Ok(v),
+// The rules of each column, one function each. The commands call them
+// when they set a column and `config::validate` when it loads a stored
+// configuration, so a value is good or bad the same way in both.
+
+/// A VLAN id (`tag`, `trunks`, `cvlans`): 0 to 4095.
+pub fn check_vid(v: u64) -> Result<u16, String> {
+    u16::try_from(v)
+        .ok()
+        .filter(|v| *v <= 4095)
+        .ok_or_else(|| format!("{v} is not a VLAN id (0 to 4095)"))
+}
+
+/// An interface type (`type`): one of [`PORT_TYPES`].
+pub fn check_port_type(kind: &str) -> Result<(), String> {
+    if PORT_TYPES.contains(&kind) {
+        Ok(())
+    } else {
+        Err(format!(
+            "\"{kind}\" is not supported (use afxdp, afpacket, tap, internal, vxlan or leave it empty)"
+        ))
+    }
+}
+
+/// A VLAN mode (`vlan_mode`): one of [`VLAN_MODES`].
+pub fn check_vlan_mode(mode: &str) -> Result<(), String> {
+    if VLAN_MODES.contains(&mode) {
+        Ok(())
+    } else {
+        Err(format!(
+            "\"{mode}\" is not one of {}",
+            VLAN_MODES.join(", ")
+        ))
+    }
+}
+
+/// The smallest and largest `other_config:mac-aging-time` (seconds).
+pub const MAC_AGING_TIME: (u64, u64) = (1, 1_000_000);
+/// The smallest and largest `other_config:mac-table-size` (entries): the
+/// table's memory is bounded by it.
+pub const MAC_TABLE_SIZE: (u64, u64) = (1, 1_000_000);
+
+/// One key of a bridge's `other_config`; an empty value removes the key.
+pub fn check_bridge_other_config(key: &str, value: &str) -> Result<(), String> {
+    let range = match key {
+        "mac-aging-time" => MAC_AGING_TIME,
+        "mac-table-size" => MAC_TABLE_SIZE,
+        _ => return Ok(()),
+    };
+    let (lo, hi) = range;
+    match value.parse::<u64>() {
+        _ if is_empty_value(value) => Ok(()),
+        Ok(v) if (lo..=hi).contains(&v) => Ok(()),
         _ => Err(format!(
-            "{what} \"{s}\" is not a VLAN id: expected an integer from 0 to 4095"
+            "other_config:{key} \"{value}\" must be an integer from {lo} to {hi}"
         )),
     }
+}
+
+/// One key of a port's `other_config`; an empty value removes the key.
+pub fn check_port_other_config(key: &str, value: &str) -> Result<(), String> {
+    match key {
+        _ if is_empty_value(value) => Ok(()),
+        "qinq-ethtype" if !["802.1q", "802.1ad"].contains(&value) => Err(format!(
+            "other_config:qinq-ethtype \"{value}\" must be 802.1q or 802.1ad"
+        )),
+        "cvlans" => parse_trunks(value)
+            .map(|_| ())
+            .map_err(|e| format!("other_config:cvlans: {e}")),
+        _ => Ok(()),
+    }
+}
+
+fn parse_vid(s: &str, what: &str) -> Result<u16, String> {
+    let n: u64 = s.trim().parse().map_err(|_| {
+        format!("{what} \"{s}\" is not a VLAN id: expected an integer from 0 to 4095")
+    })?;
+    check_vid(n).map_err(|e| format!("{what}: {e}"))
 }
 
 fn parse_trunks(s: &str) -> Result<Vec<u16>, String> {
@@ -108,24 +178,14 @@ pub fn set_port_column(port: &mut Port, s: &Setting) -> Result<(), String> {
             no_key(s)?;
             if is_empty_value(&s.value) {
                 port.vlan_mode = None;
-            } else if VLAN_MODES.contains(&s.value.as_str()) {
-                port.vlan_mode = Some(s.value.clone());
             } else {
-                return Err(format!(
-                    "vlan_mode \"{}\" is not one of {}",
-                    s.value,
-                    VLAN_MODES.join(", ")
-                ));
+                check_vlan_mode(&s.value).map_err(|e| format!("vlan_mode {e}"))?;
+                port.vlan_mode = Some(s.value.clone());
             }
         }
         "type" => {
             no_key(s)?;
-            if !PORT_TYPES.contains(&s.value.as_str()) {
-                return Err(format!(
-                    "interface type \"{}\" is not supported (use afxdp, afpacket, tap, internal, vxlan or leave it empty)",
-                    s.value
-                ));
-            }
+            check_port_type(&s.value).map_err(|e| format!("interface type {e}"))?;
             port.kind = if s.value == "system" {
                 String::new()
             } else {
@@ -139,12 +199,7 @@ pub fn set_port_column(port: &mut Port, s: &Setting) -> Result<(), String> {
         }
         "other_config" => {
             let k = need_key(s)?;
-            if k == "qinq-ethtype" && !["802.1q", "802.1ad", ""].contains(&s.value.as_str()) {
-                return Err(format!(
-                    "other_config:qinq-ethtype \"{}\" must be 802.1q or 802.1ad",
-                    s.value
-                ));
-            }
+            check_port_other_config(k, &s.value)?;
             map_set(&mut port.other_config, k, &s.value);
         }
         "external_ids" => {
@@ -168,7 +223,8 @@ pub fn set_port_column(port: &mut Port, s: &Setting) -> Result<(), String> {
     Ok(())
 }
 
-fn check_option(key: &str, value: &str) -> Result<(), String> {
+/// One key of a port's `options`; an empty value removes the key.
+pub fn check_option(key: &str, value: &str) -> Result<(), String> {
     if is_empty_value(value) {
         return Ok(());
     }
@@ -197,22 +253,7 @@ pub fn set_bridge_column(br: &mut Bridge, s: &Setting) -> Result<(), String> {
     match s.column.as_str() {
         "other_config" => {
             let k = need_key(s)?;
-            let range = match k {
-                "mac-aging-time" => Some((1u64, 1_000_000u64)),
-                "mac-table-size" => Some((1, 1_000_000)),
-                _ => None,
-            };
-            if let (Some((lo, hi)), false) = (range, is_empty_value(&s.value)) {
-                match s.value.parse::<u64>() {
-                    Ok(v) if (lo..=hi).contains(&v) => {}
-                    _ => {
-                        return Err(format!(
-                            "other_config:{k} \"{}\" must be an integer from {lo} to {hi}",
-                            s.value
-                        ))
-                    }
-                }
-            }
+            check_bridge_other_config(k, &s.value)?;
             map_set(&mut br.other_config, k, &s.value);
         }
         "external_ids" => {
@@ -275,5 +316,30 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.contains("integer"), "{e}");
+    }
+
+    #[test]
+    fn the_rules_the_loader_shares() {
+        assert_eq!(check_vid(4095), Ok(4095));
+        assert_eq!(
+            check_vid(5000).unwrap_err(),
+            "5000 is not a VLAN id (0 to 4095)"
+        );
+        assert_eq!(
+            port_set("tag=5000").unwrap_err(),
+            "tag: 5000 is not a VLAN id (0 to 4095)"
+        );
+        assert!(check_port_type("system").is_ok());
+        assert!(check_vlan_mode("dot1q-tunnel").is_ok());
+        for (k, v) in [("mac-table-size", "0"), ("mac-table-size", "1000001")] {
+            let e = check_bridge_other_config(k, v).unwrap_err();
+            assert!(e.contains("from 1 to 1000000"), "{e}");
+        }
+        assert!(check_bridge_other_config("mac-table-size", "").is_ok());
+        assert!(check_bridge_other_config("something-else", "x").is_ok());
+        // other_config:cvlans set directly is checked like the cvlans column.
+        let e = port_set("other_config:cvlans=1,5000").unwrap_err();
+        assert!(e.contains("other_config:cvlans: trunks value: 5000"), "{e}");
+        assert!(port_set("other_config:qinq-ethtype=").is_ok());
     }
 }
