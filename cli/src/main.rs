@@ -75,16 +75,43 @@ fn main() -> ExitCode {
 }
 
 /// Sends one request line and reads one response line.
+///
+/// The request carries a deadline (`deadline_unix_ms`, wall-clock
+/// milliseconds): the daemon refuses it, changing nothing, if it has not
+/// started it by then. The deadline falls a little before the end of our
+/// wait (a quarter of it, at most 2 s), so a request the daemon starts
+/// just in time is normally answered before we give up.
 fn call(sock: &std::path::Path, request: &Value, timeout: Duration) -> std::io::Result<Value> {
+    let margin = (timeout / 4).min(Duration::from_secs(2));
+    let mut request = request.clone();
+    if let Some(obj) = request.as_object_mut() {
+        let deadline = std::time::SystemTime::now() + (timeout - margin);
+        let ms = deadline
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .unwrap_or(0);
+        obj.insert("deadline_unix_ms".into(), json!(ms));
+    }
     let mut stream = UnixStream::connect(sock)?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
-    let mut line = serde_json::to_vec(request)?;
+    let mut line = serde_json::to_vec(&request)?;
     line.push(b'\n');
     stream.write_all(&line)?;
     let mut reader = BufReader::new(stream);
     let mut resp = String::new();
-    reader.read_line(&mut resp)?;
+    reader.read_line(&mut resp).map_err(|e| match e.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => std::io::Error::new(
+            e.kind(),
+            format!(
+                "no answer within {}s; the daemon does not apply a request it has not \
+                 started {}s before that",
+                timeout.as_secs(),
+                margin.as_secs_f32()
+            ),
+        ),
+        _ => e,
+    })?;
     if resp.is_empty() {
         return Err(std::io::Error::new(
             std::io::ErrorKind::UnexpectedEof,

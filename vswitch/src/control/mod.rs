@@ -3,31 +3,37 @@
 //!
 //! Protocol (documented in the README): one JSON request per line, one JSON
 //! response per line, on `RUNDIR/vswitchd.sock`.
+//!
+//! No client may hold up another. Sockets are non-blocking and nothing here
+//! waits on a client ([`conn`]); the loop serves one request per waiting
+//! client per round, least recently served first, so a client that pipelines many requests
+//! takes its turn like the others; a request is bounded in bytes and in commands, and one whose
+//! deadline has passed is refused before it runs ([`request`]). At most
+//! [`MAX_CONNS`] clients are connected; the next is told so and closed.
+
+mod conn;
+mod request;
 
 use crate::commands::{self, Request, Response};
 use crate::config::Config;
 use crate::db::Db;
 use crate::runtime::Runtime;
+use conn::Conn;
 use mio::net::{UnixListener, UnixStream};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use std::collections::HashMap;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 const LISTENER: Token = Token(0);
 const SIGNALS: Token = Token(1);
 const FIRST_CONN: usize = 2;
-/// Largest request accepted, so a bad client cannot eat memory.
-const MAX_REQUEST: usize = 1 << 20;
-
-struct Conn {
-    stream: UnixStream,
-    inbuf: Vec<u8>,
-    outbuf: Vec<u8>,
-    closing: bool,
-}
+/// Most clients connected at once, well below the usual 1,024 descriptors.
+pub const MAX_CONNS: usize = 256;
+/// How long the loop sleeps when no client has a request waiting.
+const IDLE_POLL: Duration = Duration::from_millis(250);
 
 pub struct Control {
     poll: Poll,
@@ -75,10 +81,12 @@ impl Control {
         let mut events = Events::with_capacity(64);
         let mut last_tick = Instant::now();
         loop {
-            match self
-                .poll
-                .poll(&mut events, Some(Duration::from_millis(250)))
-            {
+            let wait = if self.any_request_waiting() {
+                Duration::ZERO
+            } else {
+                IDLE_POLL
+            };
+            match self.poll.poll(&mut events, Some(wait)) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
@@ -93,9 +101,10 @@ impl Control {
                             return Ok(());
                         }
                     }
-                    t => self.service(t),
+                    t => self.on_ready(t),
                 }
             }
+            self.serve_round();
             if last_tick.elapsed() >= Duration::from_secs(1) {
                 last_tick = Instant::now();
                 if let Err(e) = self.rt.check_pmds() {
@@ -103,6 +112,7 @@ impl Control {
                     self.rt.shutdown();
                     return Err(io::Error::other(e));
                 }
+                self.close_expired();
                 self.rt.age();
                 self.rt.check_devices();
                 self.rt.retry_failed();
@@ -121,26 +131,19 @@ impl Control {
     fn accept(&mut self) {
         loop {
             match self.listener.accept() {
+                Ok((stream, _)) if self.conns.len() >= MAX_CONNS => refuse(stream),
                 Ok((mut stream, _)) => {
                     let token = Token(self.next_token);
                     self.next_token += 1;
-                    if let Err(e) =
-                        self.poll
-                            .registry()
-                            .register(&mut stream, token, Interest::READABLE)
-                    {
+                    if let Err(e) = self.poll.registry().register(
+                        &mut stream,
+                        token,
+                        Interest::READABLE | Interest::WRITABLE,
+                    ) {
                         log::warn!("control: cannot register connection: {e}");
                         continue;
                     }
-                    self.conns.insert(
-                        token,
-                        Conn {
-                            stream,
-                            inbuf: Vec::new(),
-                            outbuf: Vec::new(),
-                            closing: false,
-                        },
-                    );
+                    self.conns.insert(token, Conn::new(stream, Instant::now()));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) => {
@@ -151,82 +154,79 @@ impl Control {
         }
     }
 
-    fn service(&mut self, token: Token) {
-        let Some(mut conn) = self.conns.remove(&token) else {
+    /// A client's socket became readable or writable: take its input,
+    /// send what it will take. Requests are served in [`Self::serve_round`].
+    fn on_ready(&mut self, token: Token) {
+        if let Some(conn) = self.conns.get_mut(&token) {
+            conn.read_available(Instant::now());
+            conn.flush();
+        }
+        self.close_if_done(token);
+    }
+
+    fn any_request_waiting(&self) -> bool {
+        self.conns.values().any(Conn::has_request)
+    }
+
+    /// Serves one request of each client that has one waiting, the client
+    /// served longest ago (a new client) first; so a client that pipelines
+    /// many requests takes its turn like the others.
+    fn serve_round(&mut self) {
+        let mut waiting: Vec<(Option<Instant>, Token)> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.has_request())
+            .map(|(t, c)| (c.last_served(), *t))
+            .collect();
+        waiting.sort();
+        for (_, token) in waiting {
+            let Some(next) = self.conns.get_mut(&token).and_then(Conn::next_request) else {
+                continue;
+            };
+            let resp = match next {
+                Ok(line) => self.handle(&line),
+                Err(conn::TooLong) => request::too_long(),
+            };
+            if let Some(conn) = self.conns.get_mut(&token) {
+                conn.mark_served(Instant::now());
+                conn.send(&response_line(&resp));
+            }
+            self.close_if_done(token);
+        }
+    }
+
+    /// Closes the clients that went silent too long.
+    fn close_expired(&mut self) {
+        let tokens: Vec<Token> = self.conns.keys().copied().collect();
+        for token in tokens {
+            self.close_if_done(token);
+        }
+    }
+
+    fn close_if_done(&mut self, token: Token) {
+        let Some(why) = self
+            .conns
+            .get(&token)
+            .and_then(|c| c.should_close(Instant::now()))
+        else {
             return;
         };
-        let mut buf = [0u8; 16384];
-        loop {
-            match conn.stream.read(&mut buf) {
-                Ok(0) => {
-                    conn.closing = true;
-                    break;
-                }
-                Ok(n) => {
-                    conn.inbuf.extend_from_slice(&buf[..n]);
-                    if conn.inbuf.len() > MAX_REQUEST {
-                        conn.closing = true;
-                        break;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => {
-                    conn.closing = true;
-                    break;
-                }
+        if let Some(mut conn) = self.conns.remove(&token) {
+            if why.is_abuse() {
+                log::warn!(
+                    "control: closing a client ({why:?}, {} bytes unsent)",
+                    conn.unsent()
+                );
             }
-        }
-        while let Some(pos) = conn.inbuf.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = conn.inbuf.drain(..=pos).collect();
-            let resp = self.handle(&line);
-            let mut out = serde_json::to_vec(&resp).unwrap_or_else(|_| b"{}".to_vec());
-            out.push(b'\n');
-            conn.outbuf.extend_from_slice(&out);
-        }
-        // Responses are small and the socket buffer takes them whole; a
-        // client that does not read gets a second, then is dropped, so it
-        // cannot stall the control thread.
-        let deadline = Instant::now() + Duration::from_secs(1);
-        while !conn.outbuf.is_empty() {
-            match conn.stream.write(&conn.outbuf) {
-                Ok(n) => {
-                    conn.outbuf.drain(..n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if Instant::now() > deadline {
-                        log::warn!("control: a client is not reading its responses; closing it");
-                        conn.closing = true;
-                        break;
-                    }
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                Err(_) => {
-                    conn.closing = true;
-                    break;
-                }
-            }
-        }
-        if conn.closing {
-            let _ = self.poll.registry().deregister(&mut conn.stream);
-        } else {
-            self.conns.insert(token, conn);
+            let _ = self.poll.registry().deregister(conn.stream_mut());
         }
     }
 
     fn handle(&mut self, line: &[u8]) -> Response {
-        let req: Request = match serde_json::from_slice(line) {
-            Ok(r) => r,
-            Err(e) => {
-                return Response {
-                    ok: false,
-                    error: Some(format!("malformed request: {e}")),
-                    exit_code: 1,
-                    results: Vec::new(),
-                }
-            }
-        };
-        self.commit(&req)
+        match request::admit(line, request::now_unix_ms()) {
+            Ok(req) => self.commit(&req),
+            Err(resp) => resp,
+        }
     }
 
     /// Runs `req` as one transaction: store the new configuration, apply
@@ -254,6 +254,20 @@ impl Control {
         }
         outcome.response
     }
+}
+
+/// One response as a line.
+fn response_line(resp: &Response) -> Vec<u8> {
+    let mut out = serde_json::to_vec(resp).unwrap_or_else(|_| b"{}".to_vec());
+    out.push(b'\n');
+    out
+}
+
+/// Tells a client beyond [`MAX_CONNS`] why, and closes it. The socket is
+/// new and empty, so the short line fits; if not, the client only misses
+/// the reason.
+fn refuse(mut stream: UnixStream) {
+    let _ = stream.write(&response_line(&request::too_many_connections(MAX_CONNS)));
 }
 
 /// Reads one signal from a signalfd; returns its number.
