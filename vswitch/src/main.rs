@@ -100,6 +100,10 @@ fn run(args: Args) -> Result<(), String> {
     db.restrict_mode()
         .map_err(|e| format!("cannot make {} private: {e}", args.db.display()))?;
     let loaded = cfg.clone();
+    // The kernel side agrees with the stored configuration again after a
+    // crash mid-attach or mid-detach.
+    let owner = vswitch::attach::orphans::owner(&args.rundir);
+    vswitch::attach::orphans::remove(&cfg, &owner);
     cfg.assign_ofports();
     if cfg != loaded {
         db.store(&cfg)
@@ -130,6 +134,7 @@ fn run(args: Args) -> Result<(), String> {
         args.db.display(),
         cores
     );
+    rt.set_owner(owner);
     rt.apply(&cfg);
     let control = Control::new(listener, signals, db, cfg, rt)
         .map_err(|e| format!("cannot start control loop: {e}"))?;

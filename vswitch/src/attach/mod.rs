@@ -17,7 +17,9 @@
 //!
 //! When a container's namespace goes away the kernel deletes the whole veth
 //! pair; [`vanished`] finds attachment ports whose host veth is gone, and the
-//! control loop removes them through the ordinary commit path.
+//! control loop removes them through the ordinary commit path. A crash
+//! between the kernel change and the commit leaves the opposite, a veth no
+//! port owns: [`orphans`] deletes those when the daemon starts.
 //!
 //! Files: [`spec`] (arguments), [`naming`] (host veth name, MAC), [`netns`]
 //! (finding and entering namespaces), [`netlink`] (rtnetlink requests),
@@ -29,6 +31,7 @@ pub mod naming;
 pub mod netlink;
 pub mod netns;
 mod ops;
+pub mod orphans;
 pub mod record;
 pub mod spec;
 

@@ -10,7 +10,7 @@
 /// Prefix of every host-side veth (and switch port) made by `attach`.
 pub const HOST_PREFIX: &str = "vsw";
 /// Hex digits after the prefix: "vsw" + 12 = 15 bytes, the kernel's limit.
-const HOST_HASH_DIGITS: usize = 12;
+pub const HOST_HASH_DIGITS: usize = 12;
 
 fn hash(parts: &[&[u8]]) -> u64 {
     const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
@@ -50,6 +50,14 @@ pub fn host_ifname(container: &str, ifname: &str) -> String {
 /// A locally administered unicast MAC for `container`'s interface `ifname`.
 pub fn derived_mac(container: &str, ifname: &str) -> [u8; 6] {
     let b = hash(&[b"mac", container.as_bytes(), ifname.as_bytes()]).to_be_bytes();
+    [(b[0] & 0xfc) | 0x02, b[1], b[2], b[3], b[4], b[5]]
+}
+
+/// The MAC of host-side veth `host` made by the daemon `owner` (see
+/// [`super::orphans::owner`]): set when the pair is created, so that after
+/// a crash the daemon knows its own veths from other daemons' at once.
+pub fn host_mac(owner: &str, host: &str) -> [u8; 6] {
+    let b = hash(&[b"owner", owner.as_bytes(), host.as_bytes()]).to_be_bytes();
     [(b[0] & 0xfc) | 0x02, b[1], b[2], b[3], b[4], b[5]]
 }
 

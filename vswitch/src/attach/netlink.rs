@@ -111,9 +111,16 @@ impl Rtnl {
     }
 
     /// Creates veth `host` (in this socket's namespace, down) with MTU
-    /// `mtu`, and its peer as described by `peer`, directly inside the
-    /// peer's namespace. Fails with EEXIST if either name is taken.
-    pub fn create_veth(&mut self, host: &str, mtu: u32, peer: &VethPeer) -> Result<(), NlError> {
+    /// `mtu` and MAC `mac`, and its peer as described by `peer`, directly
+    /// inside the peer's namespace. Fails with EEXIST if either name is
+    /// taken.
+    pub fn create_veth(
+        &mut self,
+        host: &str,
+        mtu: u32,
+        mac: [u8; 6],
+        peer: &VethPeer,
+    ) -> Result<(), NlError> {
         let mut p = LinkMessage::default();
         p.attributes = vec![
             LinkAttribute::IfName(peer.ifname.to_string()),
@@ -125,6 +132,7 @@ impl Rtnl {
         msg.attributes = vec![
             LinkAttribute::IfName(host.to_string()),
             LinkAttribute::Mtu(mtu),
+            LinkAttribute::Address(mac.to_vec()),
             LinkAttribute::LinkInfo(vec![
                 LinkInfo::Kind(InfoKind::Veth),
                 LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(p))),

@@ -83,9 +83,11 @@ pub(super) fn attach(txn: &mut Txn, a: AttachArgs) -> Result<Output, Failure> {
     let mac = a
         .mac
         .unwrap_or_else(|| naming::derived_mac(&a.container, &a.ifname));
+    // The host end's MAC says which daemon made it (see `orphans`).
     root.create_veth(
         &host,
         mtu,
+        naming::host_mac(txn.rt.owner(), &host),
         &VethPeer {
             ifname: &a.ifname,
             mac,

@@ -1,0 +1,164 @@
+//! The kernel side and the stored configuration agree after a crash: an
+//! attachment veth that no stored port owns (a `kill -9` between the kernel
+//! change and the commit) is deleted when the daemon starts, with the
+//! container's end, while other daemons' veths are left alone (each
+//! daemon's veths carry a MAC derived from its run directory).
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde_json::Value;
+use tests::container::Container;
+use tests::Daemon;
+
+/// The tests here run one at a time: each looks at every attachment veth
+/// in the root namespace (no other test binary makes them there while this
+/// one runs).
+static LOCK: Mutex<()> = Mutex::new(());
+
+/// The attachment veths (`vsw` and 12 hex digits) in the root namespace.
+fn root_veths() -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for e in std::fs::read_dir("/sys/class/net")
+        .expect("/sys/class/net")
+        .flatten()
+    {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with("vsw") && name.len() == 15 {
+            out.insert(name);
+        }
+    }
+    out
+}
+
+/// The ports of bridge `br` that are attachments, from `list-attachments`.
+fn attached_ports(d: &Daemon, br: &str) -> BTreeSet<String> {
+    match d.vsctl_json(&["list-attachments", br]) {
+        Value::Array(v) => v
+            .iter()
+            .filter_map(|a| a["port"].as_str().map(String::from))
+            .collect(),
+        other => panic!("list-attachments: {other}"),
+    }
+}
+
+/// Removes port `port` from the stored database of a stopped daemon, as if
+/// it had died before committing the attach that made the veth.
+fn forget_port(db: &Path, br: &str, port: &str) {
+    let text = std::fs::read_to_string(db).expect("read db");
+    let mut v: Value = serde_json::from_str(&text).expect("db is JSON");
+    let removed = v["bridges"][br]["ports"]
+        .as_object_mut()
+        .and_then(|ports| ports.remove(port));
+    assert!(removed.is_some(), "{port} is not in the database");
+    std::fs::write(db, serde_json::to_string_pretty(&v).unwrap()).expect("write db");
+}
+
+#[test]
+fn an_orphaned_attachment_veth_is_removed_at_start_and_others_are_left() {
+    let _one = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let mut a = Daemon::start();
+    let b = Daemon::start();
+    let (bra, brb) = (tests::names::unique("br"), tests::names::unique("br"));
+    a.vsctl_ok(&["add-br", &bra]);
+    b.vsctl_ok(&["add-br", &brb]);
+    let (ca, cb) = (Container::named(), Container::named());
+    a.vsctl_ok(&["attach", &bra, &ca.name(), "10.87.0.2/24"]);
+    b.vsctl_ok(&["attach", &brb, &cb.name(), "10.87.0.3/24"]);
+    let port_a = attached_ports(&a, &bra)
+        .into_iter()
+        .next()
+        .expect("a's port");
+    let port_b = attached_ports(&b, &brb)
+        .into_iter()
+        .next()
+        .expect("b's port");
+    assert_eq!(
+        root_veths(),
+        BTreeSet::from([port_a.clone(), port_b.clone()])
+    );
+
+    a.stop();
+    forget_port(a.db(), &bra, &port_a);
+    a.restart();
+    assert_eq!(
+        root_veths(),
+        BTreeSet::from([port_b]),
+        "a's orphan is still there, or b's veth went"
+    );
+    assert!(
+        ca.link("eth1").is_none(),
+        "the container's end is still there"
+    );
+    assert!(
+        cb.link("eth1").is_some(),
+        "another daemon's attachment was touched"
+    );
+}
+
+#[test]
+fn kill_9_during_attach_and_detach_leaves_no_orphan() {
+    let _one = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let mut d = Daemon::start();
+    let br = tests::names::unique("br");
+    d.vsctl_ok(&["add-br", &br]);
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut cut_short = 0;
+    let mut took = 50_000u64;
+    for round in 0..20 {
+        let c = Container::named();
+        // Attach or detach while the daemon is killed at some moment of it.
+        let detach = round % 2 == 1;
+        if detach {
+            let t = std::time::Instant::now();
+            d.vsctl_ok(&["attach", &br, &c.name(), "10.86.0.2/24"]);
+            // Kills land anywhere in a command that takes about this long.
+            took = t.elapsed().as_micros() as u64;
+        }
+        let runner = d.vsctl_runner();
+        let (br2, name) = (br.clone(), c.name());
+        let job = std::thread::spawn(move || {
+            if detach {
+                runner.run(&["detach", &br2, &name])
+            } else {
+                runner.run(&["attach", &br2, &name, "10.86.0.2/24"])
+            }
+        });
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        std::thread::sleep(Duration::from_micros(seed % (took * 3 / 2).max(1)));
+        d.kill9();
+        if !job.join().expect("vswctl thread").success() {
+            cut_short += 1;
+        }
+        d.restart();
+        // What the kernel has is what the configuration says: every
+        // attachment veth is an attachment port, and every attachment
+        // port's veth exists (the vanished-port scan removes a port whose
+        // veth is gone within a few seconds).
+        let agree = tests::poll::wait_until(Duration::from_secs(5), || {
+            root_veths() == attached_ports(&d, &br)
+        });
+        assert!(
+            agree,
+            "round {round}: veths {:?}, attachments {:?}",
+            root_veths(),
+            attached_ports(&d, &br)
+        );
+        let attached = !root_veths().is_empty();
+        assert_eq!(
+            c.link("eth1").is_some(),
+            attached,
+            "round {round}: container end"
+        );
+        if attached {
+            d.vsctl_ok(&["detach", &br, &c.name()]);
+        }
+    }
+    eprintln!(
+        "{cut_short} of 20 rounds were killed before vswctl got an answer (a command took {took} us)"
+    );
+}
