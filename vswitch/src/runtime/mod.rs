@@ -81,6 +81,9 @@ pub struct Runtime {
     /// Packet memory of the AF_XDP ports: frames move between ports of a
     /// region without a copy.
     umem_pool: UmemPool,
+    /// What marks the kernel objects this daemon makes as its own (it is
+    /// hashed into attachment veths' MACs): "vswitch RUNDIR".
+    owner: String,
 }
 
 impl Runtime {
@@ -97,7 +100,17 @@ impl Runtime {
             bridges: BTreeMap::new(),
             ports: BTreeMap::new(),
             umem_pool: UmemPool::new(),
+            owner: String::from("vswitch"),
         })
+    }
+
+    /// Sets what marks this daemon's kernel objects (see `owner`).
+    pub fn set_owner(&mut self, owner: String) {
+        self.owner = owner;
+    }
+
+    pub fn owner(&self) -> &str {
+        &self.owner
     }
 
     /// Brings the running datapath in line with `cfg`.
