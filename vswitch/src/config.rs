@@ -89,6 +89,17 @@ impl Bridge {
     }
 }
 
+impl Port {
+    /// This port's own limit on learned MACs (`other_config:mac-limit`);
+    /// 0 when unset: no limit beyond the table's.
+    pub fn mac_limit(&self) -> usize {
+        self.other_config
+            .get("mac-limit")
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(0)
+    }
+}
+
 impl Config {
     /// Gives every port (and bridge internal port) without a number the
     /// lowest free one. Numbers already given never change.

@@ -81,6 +81,9 @@ pub const MAC_AGING_TIME: (u64, u64) = (1, 1_000_000);
 /// The smallest and largest `other_config:mac-table-size` (entries): the
 /// table's memory is bounded by it.
 pub const MAC_TABLE_SIZE: (u64, u64) = (1, 1_000_000);
+/// The smallest and largest port `other_config:mac-limit` (learned entries
+/// of one port); unset means no limit beyond the table's.
+pub const MAC_LIMIT: (u64, u64) = (1, 1_000_000);
 
 /// One key of a bridge's `other_config`; an empty value removes the key.
 pub fn check_bridge_other_config(key: &str, value: &str) -> Result<(), String> {
@@ -109,6 +112,14 @@ pub fn check_port_other_config(key: &str, value: &str) -> Result<(), String> {
         "cvlans" => parse_trunks(value)
             .map(|_| ())
             .map_err(|e| format!("other_config:cvlans: {e}")),
+        "mac-limit" => match value.parse::<u64>() {
+            Ok(v) if (MAC_LIMIT.0..=MAC_LIMIT.1).contains(&v) => Ok(()),
+            _ => Err(format!(
+                "other_config:mac-limit \"{value}\" must be an integer from {} to {} \
+                 (remove the key for no limit)",
+                MAC_LIMIT.0, MAC_LIMIT.1
+            )),
+        },
         _ => Ok(()),
     }
 }

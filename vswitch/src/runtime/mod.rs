@@ -31,6 +31,9 @@ const L2_OVERHEAD: usize = 14 + 8;
 struct BridgeRt {
     macs: Arc<Mutex<MacTable>>,
     settings: BridgeSettings,
+    /// The ports' own MAC limits (`other_config:mac-limit`) last given to
+    /// `macs`.
+    port_limits: Vec<(PortNo, usize)>,
 }
 
 /// How a port is opened; a change in any of these reopens it.
@@ -139,6 +142,7 @@ impl Runtime {
                         settings.mac_aging_secs,
                     ))),
                     settings,
+                    port_limits: Vec::new(),
                 });
             if rt.settings != settings {
                 lock(&rt.macs).set_limits(settings.mac_table_size, settings.mac_aging_secs);
@@ -180,7 +184,28 @@ impl Runtime {
                 self.try_open(&name);
             }
         }
+        self.apply_port_mac_limits(cfg);
         self.publish();
+    }
+
+    /// Gives each bridge's table its ports' own MAC limits, when they
+    /// changed. The ports stay open.
+    fn apply_port_mac_limits(&mut self, cfg: &Config) {
+        for (name, br) in &cfg.bridges {
+            let Some(rt) = self.bridges.get_mut(name) else {
+                continue;
+            };
+            let limits: Vec<(PortNo, usize)> = br
+                .ports
+                .iter()
+                .filter_map(|(p, port)| Some((self.ports.get(p)?.port_no, port.mac_limit())))
+                .filter(|&(_, limit)| limit != 0)
+                .collect();
+            if rt.port_limits != limits {
+                lock(&rt.macs).set_port_limits(&limits);
+                rt.port_limits = limits;
+            }
+        }
     }
 
     /// Retries ports that failed to open (a device that appeared later).
