@@ -23,7 +23,20 @@ fn overlay_ip(i: u8) -> Ipv4Addr {
 }
 
 fn add_port(h: &OverlayHost, bridge: &str, port: &str, remotes: &[u8], vni: u32) {
+    add_port_with(h, bridge, port, remotes, vni, &[]);
+}
+
+/// A VXLAN port with more settings (`tag=N`).
+fn add_port_with(
+    h: &OverlayHost,
+    bridge: &str,
+    port: &str,
+    remotes: &[u8],
+    vni: u32,
+    more: &[&str],
+) {
     let mut args = vec!["add-port".to_string(), bridge.into(), port.into()];
+    args.extend(more.iter().map(|m| m.to_string()));
     args.extend(vxlan_args(remotes, vni));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     h.vsctl(&args);
@@ -206,14 +219,7 @@ fn a_tag_maps_a_vlan_to_the_vni() {
     // On host 1 the tunnel carries VLAN 30 of the bridge; on host 2 the
     // same VNI is untagged. The containers are access ports of VLAN 30 on
     // host 1 and untagged on host 2.
-    let mut args = vec![
-        "add-port".to_string(),
-        "br0".into(),
-        "vx".into(),
-        "tag=30".into(),
-    ];
-    args.extend(vxlan_args(&[2], 7));
-    h1.vsctl(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    add_port_with(&h1, "br0", "vx", &[2], 7, &["tag=30"]);
     add_port(&h2, "br0", "vx", &[1], 7);
     h1.add_container("br0", "10.100.0.1/24", MTU, Some(30));
     h1.add_container("br0", "10.100.0.3/24", MTU, Some(31));
@@ -452,14 +458,7 @@ fn hostile_datagrams_are_counted_and_the_tunnel_keeps_working() {
     let mut h1 = OverlayHost::vswitch(&fabric, 1);
     let mut h2 = OverlayHost::vswitch(&fabric, 2);
     // Host 1's tunnel is an access port of VLAN 5, like its container.
-    let mut args = vec![
-        "add-port".to_string(),
-        "br0".into(),
-        "vx".into(),
-        "tag=5".into(),
-    ];
-    args.extend(vxlan_args(&[2], 100));
-    h1.vsctl(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    add_port_with(&h1, "br0", "vx", &[2], 100, &["tag=5"]);
     add_port(&h2, "br0", "vx", &[1], 100);
     h1.add_container("br0", "10.100.0.1/24", MTU, Some(5));
     h2.add_container("br0", "10.100.0.2/24", MTU, None);

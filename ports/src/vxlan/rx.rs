@@ -139,6 +139,12 @@ impl UnderlayRx {
         self.port
     }
 
+    /// The longest datagram that goes into a batch as it is: a VXLAN
+    /// header and a frame (with one VLAN tag) of at most `segment_mtu`.
+    fn whole_max(&self) -> usize {
+        vxlan::HEADER_LEN + 18 + self.segment_mtu
+    }
+
     /// Sets the largest IP packet that segments of a TCP super-frame get
     /// (the tunnels' inner MTU).
     pub fn with_segment_mtu(mut self, mtu: usize) -> Self {
@@ -196,6 +202,7 @@ impl UnderlayRx {
     fn keep(&mut self, k: usize, area: &[u8], d: &Datagram) {
         let at = k * SPILL;
         let head = d.len.min(AREA);
+        let whole_max = self.whole_max();
         let slot = &mut self.spill[at..at + SPILL];
         // The kernel wrote bytes past the packet buffer at AREA onwards:
         // putting the first AREA bytes in front makes the datagram whole.
@@ -204,10 +211,13 @@ impl UnderlayRx {
         } else {
             slot[..head].copy_from_slice(&area[..head]);
         }
-        let seg = if d.len > AREA {
+        let seg = if d.len > whole_max {
             match Segmenter::new(&slot[..d.len], vxlan::HEADER_LEN, self.segment_mtu) {
-                Some(s) => Some(s),
-                None => {
+                Some(s) if !s.fits() => Some(s),
+                // Not TCP: whole if a packet holds it (a port it does not
+                // fit counts it), else dropped here.
+                _ if d.len <= AREA => None,
+                _ => {
                     self.truncated += 1;
                     return;
                 }
@@ -293,9 +303,10 @@ impl RxQueue for UnderlayRx {
             if let (Some(d), Some(f)) = (got[..n].get(k), self.frames.get(usize::from(i))) {
                 if d.truncated {
                     self.truncated += 1;
-                } else if d.len > AREA || self.npending > 0 {
-                    // Too big for a packet (a GSO super-frame), or behind
-                    // one: kept, in order, for the batch.
+                } else if d.len > self.whole_max() || self.npending > 0 {
+                    // Bigger than a segment may be (a GSO super-frame, which
+                    // may or may not fit a packet buffer), or behind one:
+                    // kept, in order, for the batch.
                     self.keep(k, area, d);
                 } else {
                     // SAFETY: the kernel has finished writing the buffer,

@@ -225,3 +225,22 @@ fn a_tcp_super_frame_is_cut_into_segments_in_order() {
     assert_eq!(got[want - 1].0[..], datagram(port, 7)[PAYLOAD..]);
     assert_eq!(rx.kernel_drops(), 0);
 }
+
+#[test]
+fn a_small_super_frame_that_fits_a_packet_is_cut_too() {
+    let mut rx = open_rx(Some(LOOPBACK), 0)
+        .expect("open_rx")
+        .with_segment_mtu(1450);
+    let port = rx.local_port();
+    let udp = std::net::UdpSocket::bind((LOOPBACK, 0)).expect("bind");
+    // Two segments' worth: smaller than a packet buffer, bigger than the MTU.
+    let big = super_datagram(port, 2_800);
+    udp.send_to(&big[PAYLOAD..], (LOOPBACK, port))
+        .expect("send");
+    let (got, _) = receive(&mut rx, 2);
+    assert_eq!(got.len(), 2);
+    for (p, _, _) in &got {
+        assert!(p.len() - 8 - 14 <= 1450, "{} bytes", p.len());
+        assert_eq!(pipeline::checksum::l4_checksum_ok(&p[8..]), Some(true));
+    }
+}
