@@ -155,15 +155,19 @@ impl Setup {
 
     /// Frames the output ports have transmitted so far.
     pub fn transmitted(&self) -> u64 {
-        self.snap
-            .ports
-            .iter()
-            .flatten()
-            .map(|p| {
-                p.stats
-                    .tx_packets
-                    .load(std::sync::atomic::Ordering::Relaxed)
-            })
-            .sum()
+        transmitted(&self.snap)
     }
+}
+
+/// Frames the output ports of `snap` have transmitted so far.
+pub(crate) fn transmitted(snap: &Snapshot) -> u64 {
+    snap.ports
+        .iter()
+        .flatten()
+        .map(|p| {
+            p.stats
+                .tx_packets
+                .load(std::sync::atomic::Ordering::Relaxed)
+        })
+        .sum()
 }

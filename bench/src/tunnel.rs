@@ -191,15 +191,6 @@ impl TunnelSetup {
 
     /// Frames the output ports have transmitted so far.
     pub fn transmitted(&self) -> u64 {
-        self.snap
-            .ports
-            .iter()
-            .flatten()
-            .map(|p| {
-                p.stats
-                    .tx_packets
-                    .load(std::sync::atomic::Ordering::Relaxed)
-            })
-            .sum()
+        crate::transmitted(&self.snap)
     }
 }
