@@ -86,6 +86,7 @@ impl Setup {
                 ports: (1..=ports as PortNo).collect(),
                 macs: macs_arc.clone(),
             }],
+            router: None,
         };
         for p in 1..=ports as PortNo {
             snap.ports.push(Some(PortRef::in_bridge(

@@ -92,6 +92,7 @@ impl TunnelSetup {
                 ports: (1..=TUNNEL).collect(),
                 macs: macs_arc.clone(),
             }],
+            router: None,
         };
         for p in 1..=TUNNEL {
             snap.ports
@@ -124,6 +125,7 @@ impl TunnelSetup {
             vlan,
             ingress: Chain::new(vec![Arc::new(decap)]),
             encap: None,
+            routed: false,
         }));
 
         let mut rng = crate::Rng(0x9e37_79b9_7f4a_7c15);

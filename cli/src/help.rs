@@ -215,6 +215,68 @@ pub const GROUPS: &[Group] = &[
         ],
     },
     Group {
+        title: "Routing and NAT (set bridge BR other_config:gateway=IP/PREFIX first)",
+        commands: &[
+            cmd(
+                "add-uplink",
+                "PORT IP/PREFIX@NEXTHOP [type=TYPE]",
+                "make PORT the routed port toward the outside",
+                "The switch takes IP with its own MAC on PORT, answers ARP for it and resolves \
+                 NEXTHOP itself. PORT is in no bridge; one uplink serves every bridge with a \
+                 gateway. Containers of those bridges leave masqueraded behind IP unless the \
+                 bridge has other_config:masquerade=false.",
+            ),
+            cmd(
+                "del-uplink",
+                "PORT",
+                "remove the uplink",
+                "Routing between bridges with gateways keeps working; the outside is gone.",
+            ),
+            cmd(
+                "publish",
+                "BRIDGE tcp|udp HOSTPORT[-END] IP:PORT[-END] [--ip UPLINK_IP]",
+                "forward connections to the uplink's HOSTPORT to a container",
+                "As docker run -p: IP is a container address in BRIDGE's subnet. The container \
+                 sees the client's own address. Containers reach it at the uplink's address \
+                 too (hairpin).",
+            ),
+            cmd(
+                "unpublish",
+                "BRIDGE tcp|udp HOSTPORT",
+                "stop publishing a port",
+                "Connections already made keep working until they end.",
+            ),
+            cmd(
+                "list-published",
+                "[BRIDGE]",
+                "published ports",
+                "One line per range: bridge, protocol, host address and ports, container.",
+            ),
+            cmd(
+                "conntrack/show",
+                "[BRIDGE]",
+                "tracked connections",
+                "Protocol, seconds left, TCP state, the original and reply tuples with \
+                 packets and bytes each way, and the bridge.",
+            ),
+            cmd(
+                "conntrack/flush",
+                "[BRIDGE]",
+                "forget tracked connections",
+                "Their next packets start new connections (TCP ones are then dropped as \
+                 invalid unless they are SYNs).",
+            ),
+            cmd(
+                "conntrack/stats",
+                "",
+                "connection table size, limit, and drops by reason",
+                "Limits and timeouts: set open_vswitch . other_config:ct-max-entries=N, \
+                 ct-tcp-established, ct-tcp-transitory, ct-udp-unreplied, ct-udp-replied, \
+                 ct-icmp (seconds).",
+            ),
+        ],
+    },
+    Group {
         title: "Status commands",
         commands: &[
             cmd(

@@ -8,6 +8,7 @@
 #[allow(unsafe_code)] // buffers lent by receive paths, see `packet`
 pub mod batch;
 pub mod checksum;
+pub mod conntrack;
 pub mod flat_map;
 pub mod gso;
 pub mod l2;
@@ -15,6 +16,7 @@ pub mod mac_table;
 #[allow(unsafe_code)] // the buffer in use is reached through a pointer
 pub mod packet;
 pub mod parse;
+pub mod router;
 pub mod stage;
 pub mod tunnel;
 pub mod verdict;

@@ -16,6 +16,9 @@ pub enum Verdict {
     /// (`meta.in_port` is already set to it).
     Reenter(PortNo),
     Drop(DropReason),
+    /// Taken by the switch itself (an ARP answer addressed to the router):
+    /// nothing to send, nothing lost.
+    Consumed,
 }
 
 /// Declares [`DropReason`] from one table: variant, counter name, whether it
@@ -70,6 +73,31 @@ drop_reasons! {
     TunnelUnknownVni = "vxlan-unknown-vni", false;
     /// The frame inside a VXLAN datagram is not a valid Ethernet frame.
     TunnelInnerInvalid = "vxlan-inner-invalid", false;
+    /// Sent to the uplink but not to the router's MAC or address (another
+    /// host's traffic on a shared link).
+    NotForRouter = "not-for-router", false;
+    /// An IPv4 packet to the router whose headers do not hold together
+    /// (IHL, lengths, an L4 header cut short).
+    IpMalformed = "ip-malformed", false;
+    /// A later IPv4 fragment whose first fragment was not seen.
+    FragUnknown = "frag-unknown", false;
+    /// Connection tracking marked the packet invalid (TCP flags, window).
+    CtInvalid = "ct-invalid", false;
+    /// A new connection found the connection table full.
+    CtFull = "ct-full", false;
+    /// Masquerade found no free port for a new connection.
+    NatNoPort = "nat-no-port", false;
+    /// A protocol masquerade does not translate (not TCP, UDP or ICMP echo).
+    NatUnsupported = "nat-unsupported", false;
+    /// An ICMP error about no tracked connection, or with garbage inside.
+    IcmpUntracked = "icmp-untracked", false;
+    /// No route: no uplink, or nothing at the router's own address.
+    NoRoute = "no-route", false;
+    /// The TTL ran out (answered with ICMP time exceeded).
+    TtlExpired = "ttl-expired", false;
+    /// Held until the next hop's MAC is known, then sent (counted here
+    /// once; a hold that times out is counted by the router).
+    ArpWait = "arp-wait", false;
     /// The output port's transmit ring was full.
     TxFull = "tx-full", true;
     /// Larger than the output port (or its tunnel's underlay) can carry.

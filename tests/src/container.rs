@@ -262,7 +262,8 @@ fn ns_inode(path: &Path) -> Option<u64> {
     std::fs::metadata(path).ok().map(|m| m.ino())
 }
 
-fn spawn_in<T, F>(path: &Path, f: F) -> thread::JoinHandle<io::Result<T>>
+/// Runs `f` on a new thread inside the namespace at `path`.
+pub fn spawn_in<T, F>(path: &Path, f: F) -> thread::JoinHandle<io::Result<T>>
 where
     T: Send + 'static,
     F: FnOnce() -> T + Send + 'static,

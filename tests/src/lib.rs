@@ -24,6 +24,7 @@ pub mod host;
 pub mod lab;
 pub mod model;
 pub mod names;
+pub mod nat;
 pub mod netns;
 pub mod overlay;
 pub mod poll;

@@ -21,6 +21,48 @@ pub struct Config {
     pub version: u64,
     #[serde(default)]
     pub bridges: BTreeMap<String, Bridge>,
+    /// The routed port toward the outside (`add-uplink`), shared by every
+    /// bridge with a gateway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uplink: Option<Uplink>,
+    /// Switch-wide settings (OVS's `Open_vSwitch` table): the connection
+    /// tracker's limit and timeouts (`ct-*`, see `nat::ct_config`).
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub other_config: Map,
+}
+
+/// A routed port with the switch's own address, MAC and next hop.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Uplink {
+    /// The network device.
+    pub port: String,
+    /// The switch's address on it, `IP/PREFIX`.
+    pub address: String,
+    /// The next hop toward everything beyond `address`'s subnet.
+    pub nexthop: String,
+    /// How the device is opened, as a bridge port's `type`.
+    #[serde(default, rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ofport: Option<u16>,
+}
+
+/// A published port range (`vswctl publish`), on the bridge of the
+/// container it leads to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Published {
+    /// "tcp" or "udp".
+    pub proto: String,
+    pub host_port: u16,
+    /// Last port of the range (the same as `host_port` for one port).
+    pub host_port_end: u16,
+    /// Only connections to this uplink address (default: the uplink's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    pub to: String,
+    pub to_port: u16,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,6 +75,9 @@ pub struct Bridge {
     pub other_config: Map,
     #[serde(default)]
     pub external_ids: Map,
+    /// Ports published to containers of this bridge.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub published: Vec<Published>,
     /// Port number of the bridge's internal port (stable across restarts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ofport: Option<u16>,
@@ -101,6 +146,13 @@ impl Port {
 }
 
 impl Config {
+    /// True when `other` configures the same switch (the version aside).
+    pub fn same_as(&self, other: &Config) -> bool {
+        self.bridges == other.bridges
+            && self.uplink == other.uplink
+            && self.other_config == other.other_config
+    }
+
     /// Gives every port (and bridge internal port) without a number the
     /// lowest free one. Numbers already given never change.
     pub fn assign_ofports(&mut self) {
@@ -108,6 +160,7 @@ impl Config {
             .bridges
             .values()
             .flat_map(|b| std::iter::once(b.ofport).chain(b.ports.values().map(|p| p.ofport)))
+            .chain(self.uplink.iter().map(|u| u.ofport))
             .flatten()
             .collect();
         let mut take = |slot: &mut Option<u16>| {
@@ -124,10 +177,16 @@ impl Config {
                 take(&mut p.ofport);
             }
         }
+        if let Some(u) = &mut self.uplink {
+            take(&mut u.ofport);
+        }
     }
 
     /// The port number of port or internal port `name`.
     pub fn ofport(&self, name: &str) -> Option<u16> {
+        if let Some(u) = self.uplink.as_ref().filter(|u| u.port == name) {
+            return u.ofport;
+        }
         self.bridges.iter().find_map(|(b, br)| {
             if b == name {
                 br.ofport

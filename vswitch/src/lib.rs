@@ -6,6 +6,7 @@
 //! - [`datapath`]: snapshots, forwarding, poll-mode threads.
 //! - [`control`]: the control socket loop.
 //! - [`attach`]: container attachment (veth pairs into network namespaces).
+//! - [`nat`]: gateways, the uplink, published ports and conntrack settings.
 
 pub mod attach;
 pub mod commands;
@@ -14,6 +15,7 @@ pub mod control;
 pub mod daemon;
 pub mod datapath;
 pub mod db;
+pub mod nat;
 pub mod runtime;
 pub mod tunnel;
 

@@ -15,9 +15,33 @@ const DEFAULT_MTU: u32 = 1500;
 
 /// Checks, makes and configures the veth pair, then adds the port; see the
 /// module docs of `attach` for the all-or-nothing rules.
-pub(super) fn attach(txn: &mut Txn, a: AttachArgs) -> Result<Output, Failure> {
-    if !txn.cfg.bridges.contains_key(&a.bridge) {
+pub(super) fn attach(txn: &mut Txn, mut a: AttachArgs) -> Result<Output, Failure> {
+    let Some(br) = txn.cfg.bridges.get(&a.bridge) else {
         return Err(format!("no bridge named {}", a.bridge).into());
+    };
+    // On a bridge with a gateway the container lives in its subnet, and
+    // the gateway is its default route unless @GW says otherwise.
+    if let (Some(gw), Some(ip)) = (crate::nat::gateway(br).ok().flatten(), a.ip.as_mut()) {
+        let net = gw.subnet();
+        if !net.contains(u32::from(ip.addr)) {
+            return Err(format!(
+                "{} is outside the subnet {}/{} of bridge {}'s gateway {}",
+                ip.addr,
+                std::net::Ipv4Addr::from(net.addr),
+                net.len,
+                a.bridge,
+                gw.ip
+            )
+            .into());
+        }
+        if ip.addr == gw.ip {
+            return Err(format!(
+                "{} is the address of bridge {}'s gateway",
+                ip.addr, a.bridge
+            )
+            .into());
+        }
+        ip.gateway.get_or_insert(gw.ip);
     }
     if let Some(done) = already_attached(&txn.cfg, &a, None)? {
         return Ok(done);

@@ -88,6 +88,15 @@ pub const MAC_LIMIT: (u64, u64) = (1, 1_000_000);
 /// One key of a bridge's `other_config`; an empty value removes the key.
 pub fn check_bridge_other_config(key: &str, value: &str) -> Result<(), String> {
     let range = match key {
+        _ if is_empty_value(value) => return Ok(()),
+        crate::nat::GATEWAY_KEY => {
+            return crate::nat::Cidr::parse(value, "other_config:gateway").map(|_| ())
+        }
+        crate::nat::MASQUERADE_KEY if value != "true" && value != "false" => {
+            return Err(format!(
+                "other_config:masquerade \"{value}\" must be true or false"
+            ))
+        }
         "mac-aging-time" => MAC_AGING_TIME,
         "mac-table-size" => MAC_TABLE_SIZE,
         _ => return Ok(()),
@@ -146,7 +155,7 @@ fn is_empty_value(v: &str) -> bool {
     v.is_empty() || v == "[]"
 }
 
-fn map_set(map: &mut Map, key: &str, value: &str) {
+pub(crate) fn map_set(map: &mut Map, key: &str, value: &str) {
     if is_empty_value(value) {
         map.remove(key);
     } else {

@@ -6,7 +6,7 @@
 //! the MAC table, clearing statistics) run last.
 
 pub mod columns;
-mod show;
+pub(crate) mod show;
 #[cfg(test)]
 mod tests;
 
@@ -87,6 +87,8 @@ enum Effect {
     },
     FdbFlushPort(String),
     PmdStatsClear,
+    /// Empty the connection table (of one zone).
+    CtFlush(Option<u16>),
 }
 
 /// Everything a command may read or change.
@@ -131,6 +133,7 @@ impl Outcome {
                 }
                 Effect::FdbFlushPort(p) => rt.fdb_flush_port(&p),
                 Effect::PmdStatsClear => rt.pmd_clear(),
+                Effect::CtFlush(zone) => rt.ct_flush(zone),
             }
         }
         self.attach.commit();
@@ -165,8 +168,9 @@ pub fn execute(req: &Request, cfg: &Config, rt: &Runtime) -> Outcome {
     }
     // The whole new configuration must hold together (tunnels that would
     // share a VNI, a UDP port something else has).
-    if failed.is_none() && txn.cfg.bridges != cfg.bridges {
+    if failed.is_none() && !txn.cfg.same_as(cfg) {
         failed = crate::tunnel::validate(&txn.cfg)
+            .and_then(|()| crate::nat::validate(&txn.cfg))
             .and_then(|()| rt.check_tunnel_ports(cfg, &txn.cfg))
             .err()
             .map(Failure::from);
@@ -186,7 +190,7 @@ pub fn execute(req: &Request, cfg: &Config, rt: &Runtime) -> Outcome {
         };
     }
     txn.cfg.assign_ofports();
-    let changed = txn.cfg.bridges != cfg.bridges;
+    let changed = !txn.cfg.same_as(cfg);
     let Txn {
         cfg: mut new,
         effects,
@@ -371,6 +375,10 @@ impl Txn<'_> {
             // --- container attachment: vswitch/src/attach/ ---
             "attach" | "detach" | "list-attachments" => crate::attach::run(self, name, args, c),
             // --- end of container attachment ---
+            "add-uplink" | "del-uplink" | "publish" | "unpublish" | "list-published"
+            | "conntrack/show" | "conntrack/flush" | "conntrack/stats" => {
+                crate::nat::commands::run(self, name, args, c)
+            }
             other => Err(format!("unknown command '{other}'; use --help for help").into()),
         }
     }
@@ -439,6 +447,12 @@ impl Txn<'_> {
             mac,
         });
         Ok(none())
+    }
+
+    /// Empties the connection table (of one zone) once the transaction
+    /// commits.
+    pub(crate) fn ct_flush(&mut self, zone: Option<u16>) {
+        self.effects.push(Effect::CtFlush(zone));
     }
 
     fn bridge(&self, name: &str) -> Result<&Bridge, Failure> {
@@ -568,10 +582,25 @@ impl Txn<'_> {
                 }
                 *self.port_mut(record)? = p;
             }
+            "open_vswitch" if record == "." => {
+                for s in settings {
+                    let s = parse_setting(s)?;
+                    let (Some(k), "other_config") = (s.key.as_deref(), s.column.as_str()) else {
+                        return Err(format!(
+                            "Open_vSwitch: only other_config:KEY=VALUE is kept, not \"{}\"",
+                            s.column
+                        )
+                        .into());
+                    };
+                    crate::nat::check_switch_other_config(k, &s.value)?;
+                    columns::map_set(&mut self.cfg.other_config, k, &s.value);
+                }
+            }
             other => {
-                return Err(
-                    format!("unknown table \"{other}\" (known: bridge, port, interface)").into(),
+                return Err(format!(
+                    "unknown table \"{other}\" (known: bridge, port, interface, open_vswitch .)"
                 )
+                .into())
             }
         }
         Ok(none())

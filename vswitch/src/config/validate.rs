@@ -157,7 +157,11 @@ pub fn validate(cfg: &Config) -> Result<(), String> {
             check_port(port, &at)?;
         }
     }
-    crate::tunnel::validate(cfg)
+    if let Some(u) = &cfg.uplink {
+        once(&u.port, u.ofport, "uplink")?;
+    }
+    crate::tunnel::validate(cfg)?;
+    crate::nat::validate(cfg)
 }
 
 /// Checks one port's columns; `at` is its path in the file.

@@ -148,12 +148,16 @@ impl Forwarder {
         self.verdicts[..n].fill(Verdict::Continue);
         port.ingress
             .run(&cx, &mut batch.packets_mut()[..n], &mut self.verdicts[..n]);
-        match port.bridge {
-            Some(_) => self.finish(snap, port, batch, 0..n),
-            None => self.reenter(snap, port, batch, &cx),
+        if port.bridge.is_some() || port.routed {
+            self.finish(snap, port, batch, 0..n);
+        } else {
+            self.reenter(snap, port, batch, &cx);
         }
         if self.reply.port.is_some() {
             self.send_reply(snap);
+        }
+        if let Some(r) = snap.router.as_deref().filter(|r| r.state.has_outbox()) {
+            super::outbox::drain(snap, r);
         }
     }
 
@@ -194,13 +198,16 @@ impl Forwarder {
     /// Sends the packets of `run`, all received on `port`, where their
     /// verdicts say.
     fn finish(&mut self, snap: &Snapshot, port: &PortRef, batch: &mut Batch, run: Range<usize>) {
-        let Some(bridge) = port.bridge.and_then(|b| snap.bridges.get(b)) else {
-            port.stats.add_drop(DropReason::NoBridge, run.len() as u64);
-            return;
-        };
         self.group(port, run);
+        let bridge = port.bridge.and_then(|b| snap.bridges.get(b));
         let in_port = port.port_no;
-        if self.flood.len > 0 {
+        let flooding = self.flood.len > 0 && bridge.is_some();
+        if self.flood.len > 0 && bridge.is_none() {
+            // A routed port has no bridge to flood into.
+            port.stats
+                .add_drop(DropReason::NoBridge, self.flood.len as u64);
+        }
+        if let (true, Some(bridge)) = (flooding, bridge) {
             // Every other port of the bridge gets the flood, plus its own
             // unicast packets under the same lock. Split horizon: what came
             // from a tunnel is never flooded into a tunnel.
@@ -225,13 +232,21 @@ impl Forwarder {
                     self.output(out, batch, uni.members(), flood);
                 }
             }
-            // Unicast to ports not in the flood list (none today) is dropped.
-        } else {
-            for g in 0..self.ngroups {
-                let group = self.groups[g];
-                if let Some(out) = snap.port(group.port) {
-                    self.output(out, batch, group.members(), &[]);
-                }
+        }
+        // Unicast to ports the flood did not cover (all of them when
+        // nothing floods; routed packets to another bridge or the uplink).
+        for g in 0..self.ngroups {
+            let group = self.groups[g];
+            // (The flood skips the ingress port: an answer back to it, such
+            // as the router's ARP reply, goes here.)
+            if flooding
+                && group.port != in_port
+                && bridge.is_some_and(|b| b.ports.contains(&group.port))
+            {
+                continue;
+            }
+            if let Some(out) = snap.port(group.port) {
+                self.output(out, batch, group.members(), &[]);
             }
         }
     }
@@ -260,6 +275,7 @@ impl Forwarder {
             match v {
                 Verdict::Flood => self.flood.push(i),
                 Verdict::Drop(r) => port.stats.add_drop(r, 1),
+                Verdict::Consumed => {}
                 // A stage that left a packet undecided, or sent it into a
                 // second re-entry: nothing takes it further.
                 _ => port.stats.add_drop(DropReason::NoBridge, 1),

@@ -5,11 +5,13 @@
 
 pub mod cycles;
 pub mod forward;
+pub mod outbox;
 pub mod pmd;
 pub mod stats;
 
 use pipeline::l2::L2Switch;
-use pipeline::stage::Chain;
+use pipeline::router::{GatewayStage, Router, UplinkStage};
+use pipeline::stage::{Chain, Stage};
 use pipeline::tunnel::Encap;
 use pipeline::vlan::{VlanIngress, VlanPort};
 use pipeline::{MacTable, PortNo};
@@ -50,6 +52,9 @@ pub struct PortRef {
     pub ingress: Chain,
     /// For a tunnel port: the outer headers of each remote.
     pub encap: Option<Arc<Encap>>,
+    /// A routed port (the uplink): in no bridge, its packets leave by the
+    /// ports its chain names.
+    pub routed: bool,
 }
 
 impl PortRef {
@@ -74,6 +79,49 @@ impl PortRef {
             vlan,
             ingress,
             encap: None,
+            routed: false,
+        }
+    }
+
+    /// [`PortRef::in_bridge`] for a bridge with a gateway: the router takes
+    /// its frames between VLAN classification and L2.
+    pub fn in_routed_bridge(
+        dp: Arc<DpPort>,
+        bridge: usize,
+        vlan: Arc<VlanPort>,
+        macs: &Arc<Mutex<MacTable>>,
+        router: &Arc<Router>,
+        gateway: usize,
+    ) -> PortRef {
+        let gw: Arc<dyn Stage> = Arc::new(GatewayStage {
+            router: router.clone(),
+            gateway,
+        });
+        let ingress = Chain::new(vec![
+            Arc::new(VlanIngress(vlan.clone())),
+            gw,
+            Arc::new(L2Switch {
+                macs: macs.clone(),
+                max_frame: dp.max_frame,
+            }),
+        ]);
+        PortRef {
+            ingress,
+            ..PortRef::in_bridge(dp, bridge, vlan, macs)
+        }
+    }
+
+    /// The uplink: a routed port whose chain is the router's.
+    pub fn uplink(dp: Arc<DpPort>, router: &Arc<Router>) -> PortRef {
+        PortRef {
+            dp,
+            bridge: None,
+            vlan: Arc::new(VlanPort::default()),
+            ingress: Chain::new(vec![Arc::new(UplinkStage {
+                router: router.clone(),
+            })]),
+            encap: None,
+            routed: true,
         }
     }
 
@@ -98,6 +146,8 @@ pub struct Snapshot {
     /// configured but not open.
     pub ports: Vec<Option<PortRef>>,
     pub bridges: Vec<DpBridge>,
+    /// The router between bridges with a gateway and the uplink.
+    pub router: Option<Arc<Router>>,
 }
 
 impl Snapshot {

@@ -42,6 +42,10 @@ impl PortStats {
         self.drops[reason.index()].fetch_add(n, Relaxed);
     }
 
+    pub fn drops(&self, reason: DropReason) -> u64 {
+        self.drops[reason.index()].load(Relaxed)
+    }
+
     pub fn snapshot(&self, port: &str) -> PortCounters {
         let mut drops: BTreeMap<String, u64> = DropReason::ALL
             .iter()
@@ -62,7 +66,10 @@ impl PortStats {
             rx_bytes: self.rx_bytes.load(Relaxed),
             tx_packets: self.tx_packets.load(Relaxed),
             tx_bytes: self.tx_bytes.load(Relaxed),
-            rx_dropped: drops.values().sum::<u64>() - tx_dropped,
+            // Held for ARP is not lost (see DropReason::ArpWait).
+            rx_dropped: drops.values().sum::<u64>()
+                - tx_dropped
+                - drops[DropReason::ArpWait.name()],
             tx_dropped,
             drops,
         }

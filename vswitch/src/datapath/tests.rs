@@ -25,6 +25,7 @@ fn rig(vlans: Vec<VlanPort>) -> Rig {
             ports: (1..=vlans.len() as PortNo).collect(),
             macs,
         }],
+        router: None,
     };
     let macs = snap.bridges[0].macs.clone();
     let mut outputs = Vec::new();

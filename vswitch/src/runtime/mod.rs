@@ -6,8 +6,10 @@
 //! new snapshot goes to the poll threads. Ports it does not touch keep their
 //! queues and traffic.
 
+mod nat;
 mod tunnels;
 
+pub use nat::ConnView;
 pub use tunnels::{EndpointView, RemoteView, TunnelView};
 
 use crate::config::{BridgeSettings, Config};
@@ -87,6 +89,11 @@ pub struct Runtime {
     /// What marks the kernel objects this daemon makes as its own (it is
     /// hashed into attachment veths' MACs): "vswitch RUNDIR".
     owner: String,
+    /// Routing and NAT: the connection table and neighbours.
+    nat: nat::NatRt,
+    /// The snapshot the poll threads run (for the control thread's own
+    /// sends: repeated ARP questions).
+    last_snap: Option<Arc<Snapshot>>,
 }
 
 impl Runtime {
@@ -104,6 +111,8 @@ impl Runtime {
             ports: BTreeMap::new(),
             umem_pool: UmemPool::new(),
             owner: String::from("vswitch"),
+            nat: nat::NatRt::new(),
+            last_snap: None,
         })
     }
 
@@ -119,6 +128,7 @@ impl Runtime {
     /// Brings the running datapath in line with `cfg`.
     pub fn apply(&mut self, cfg: &Config) {
         let wanted = desired_ports(cfg);
+        self.configure_nat(cfg);
 
         // Close ports that are gone or must be reopened.
         let stale: Vec<String> = self
@@ -290,6 +300,7 @@ impl Runtime {
         for b in self.bridges.values() {
             lock(&b.macs).age(now);
         }
+        self.nat_tick();
     }
 
     pub fn port_view(&self, name: &str) -> PortView {
@@ -425,6 +436,7 @@ impl Runtime {
             used.extend(b.ofport);
             used.extend(b.ports.values().filter_map(|p| p.ofport));
         }
+        used.extend(cfg.uplink.as_ref().and_then(|u| u.ofport));
         (1..PortNo::MAX).find(|n| !used.contains(n)).unwrap_or(0)
     }
 
@@ -510,6 +522,7 @@ impl Runtime {
     /// thread, then waits until all of them use it.
     fn publish(&mut self) {
         let names: Vec<&String> = self.bridges.keys().collect();
+        let router = self.build_router(&names);
         let mut snap = Snapshot {
             ports: Vec::new(),
             bridges: names
@@ -520,6 +533,7 @@ impl Runtime {
                     macs: self.bridges[*n].macs.clone(),
                 })
                 .collect(),
+            router: router.clone(),
         };
         for (name, p) in &self.ports {
             let PortState::Open { dp, .. } = &p.state else {
@@ -533,14 +547,25 @@ impl Runtime {
                     vlan: p.vlan.clone(),
                     ingress: Chain::new(vec![Arc::new(tunnels::decap_for(&self.ports, udp_port))]),
                     encap: None,
+                    routed: false,
                 }
+            } else if let Some(r) = router.as_ref().filter(|_| self.is_uplink(name)) {
+                PortRef::uplink(dp.clone(), r)
             } else {
                 let Some(bridge) = names.iter().position(|b| **b == p.spec.bridge) else {
                     continue;
                 };
                 snap.bridges[bridge].ports.push(p.port_no);
                 let macs = &self.bridges[&p.spec.bridge].macs;
-                let mut port = PortRef::in_bridge(dp.clone(), bridge, p.vlan.clone(), macs);
+                let gateway = router.as_ref().and_then(|r| {
+                    Some((r, r.cfg.gateways.iter().position(|g| g.bridge == bridge)?))
+                });
+                let mut port = match gateway {
+                    Some((r, g)) => {
+                        PortRef::in_routed_bridge(dp.clone(), bridge, p.vlan.clone(), macs, r, g)
+                    }
+                    None => PortRef::in_bridge(dp.clone(), bridge, p.vlan.clone(), macs),
+                };
                 port.encap = p.tunnel.as_ref().map(|t| Arc::new(t.encap()));
                 port
             };
@@ -557,6 +582,7 @@ impl Runtime {
         for pmd in &self.pmds {
             pmd.sync();
         }
+        self.last_snap = Some(snap);
     }
 }
 
@@ -595,6 +621,16 @@ fn desired_ports(cfg: &Config) -> BTreeMap<String, OpenSpec> {
                 },
             );
         }
+    }
+    if let Some(u) = &cfg.uplink {
+        out.insert(
+            u.port.clone(),
+            OpenSpec {
+                bridge: String::new(),
+                kind: u.kind.clone(),
+                xdp_mode: String::new(),
+            },
+        );
     }
     for udp_port in tunnel::dst_ports(cfg) {
         out.insert(
