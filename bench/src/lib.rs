@@ -4,6 +4,8 @@
 
 /// The end-to-end benchmark against the Linux bridge (`src/bin/e2e.rs`).
 pub mod e2e;
+/// The in-memory routing and NAT set-up.
+pub mod nat;
 /// The in-memory VXLAN set-up (encapsulation and decapsulation).
 pub mod tunnel;
 

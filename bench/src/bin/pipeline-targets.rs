@@ -9,9 +9,10 @@
 //!
 //! `pipeline-targets count BATCHES CONFIG` runs exactly BATCHES batches of
 //! one configuration (CONFIG: `x` for 8 ports/1,000 MACs, `vlan`, `big`,
-//! `small`, `vxlan-encap`, `vxlan-decap`), for instruction counting under
+//! `small`, `vxlan-encap`, `vxlan-decap`, `nat`, `nat-new`), for instruction counting under
 //! callgrind: run it with two counts and divide the difference.
 
+use bench::nat::{Mode, NatSetup};
 use bench::tunnel::{Direction, TunnelSetup};
 use bench::Setup;
 use std::time::{Duration, Instant};
@@ -24,7 +25,11 @@ enum Config {
         vlan: bool,
     },
     Vxlan(Direction),
+    Nat(Mode),
 }
+
+/// Connections in the table when established flows are measured.
+const NAT_CONNECTIONS: usize = 100_000;
 
 impl Config {
     fn name(self) -> String {
@@ -35,6 +40,8 @@ impl Config {
             ),
             Config::Vxlan(Direction::Encap) => "VXLAN encap, 1000 MACs".into(),
             Config::Vxlan(Direction::Decap) => "VXLAN decap, 1000 MACs".into(),
+            Config::Nat(Mode::Established) => "NAT established, 100k conns".into(),
+            Config::Nat(Mode::New) => "NAT new connection".into(),
         }
     }
 
@@ -42,6 +49,7 @@ impl Config {
         match self {
             Config::L2 { ports, macs, vlan } => Box::new(Setup::new(ports, macs, vlan)),
             Config::Vxlan(dir) => Box::new(TunnelSetup::new(1_000, dir)),
+            Config::Nat(mode) => Box::new(NatSetup::new(NAT_CONNECTIONS, mode)),
         }
     }
 }
@@ -66,6 +74,15 @@ impl Pipeline for Setup {
 impl Pipeline for TunnelSetup {
     fn run(&mut self) -> usize {
         self.run_batch(0)
+    }
+    fn sent(&self) -> u64 {
+        self.transmitted()
+    }
+}
+
+impl Pipeline for NatSetup {
+    fn run(&mut self) -> usize {
+        self.run_batch()
     }
     fn sent(&self) -> u64 {
         self.transmitted()
@@ -118,6 +135,8 @@ fn count_mode() -> bool {
         },
         "vxlan-encap" => Config::Vxlan(Direction::Encap),
         "vxlan-decap" => Config::Vxlan(Direction::Decap),
+        "nat" => Config::Nat(Mode::Established),
+        "nat-new" => Config::Nat(Mode::New),
         _ => Config::L2 {
             ports: 8,
             macs: 1_000,
@@ -145,7 +164,7 @@ fn main() {
         vlan: false,
     };
     // (configuration, largest cost per packet against the reference)
-    let rows: [(Config, Option<f64>); 6] = [
+    let rows: [(Config, Option<f64>); 8] = [
         (
             Config::L2 {
                 ports: 2,
@@ -173,6 +192,8 @@ fn main() {
         ),
         (Config::Vxlan(Direction::Encap), Some(1.5)),
         (Config::Vxlan(Direction::Decap), Some(1.5)),
+        (Config::Nat(Mode::Established), Some(2.0)),
+        (Config::Nat(Mode::New), Some(10.0)),
     ];
     println!(
         "{:<32} {:>8} {:>8} {:>8} {:>10}  result",

@@ -14,8 +14,8 @@
 //! flood of fragments can only evict records, never grow memory or cost
 //! more than two compares.
 
+use super::conn::ConnId;
 use super::parse::Parsed;
-use super::table::ConnId;
 use super::tuple::{random_seed, FxHasher};
 use super::Dir;
 use std::hash::Hasher;

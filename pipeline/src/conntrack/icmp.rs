@@ -5,8 +5,9 @@
 //! the error must be translated too, inside and out, or the sender's
 //! socket never learns of it.
 
+use super::conn::ConnId;
 use super::parse::{icmp_type, parse, L4Info, Parsed, ICMP_HEADER_LEN};
-use super::table::{ConnId, ConnTable};
+use super::table::ConnTable;
 use super::translate::{be32, put_be32, ICMP_CHECKSUM, ICMP_ECHO_ID, TCP_CHECKSUM, UDP_CHECKSUM};
 use super::Dir;
 use crate::checksum::{checksum, update16, update32};

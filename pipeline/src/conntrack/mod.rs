@@ -19,7 +19,13 @@
 //!   connections, and the one error a router has to generate.
 //! - [`FragTable`]: the translation of a fragmented datagram, remembered
 //!   from its first fragment (the only one with ports) for the others.
+//!
+//! Simpler than Linux, on purpose: the zone labels an entry (for flush and
+//! show) but is not part of the key, so zones cannot reuse the same
+//! tuples; ICMP echo is keyed by identifier only (not type/code); no
+//! reassembly, no helpers (FTP, SIP), no SACK, no simultaneous open.
 
+mod conn;
 mod frag;
 mod icmp;
 mod parse;
@@ -31,10 +37,11 @@ mod tuple;
 #[cfg(test)]
 mod tests;
 
+pub use conn::{Conn, ConnId, InsertError, Invalid, Stats};
 pub use frag::{FragTable, DEFAULT_FRAG_ENTRIES, FRAG_TIMEOUT_MS};
 pub use icmp::{rewrite_icmp_error, time_exceeded, IcmpErrorError, IcmpNat, TIME_EXCEEDED_MAX};
 pub use parse::{parse, Embedded, L4Info, ParseError, Parsed, PktInfo, TcpInfo};
-pub use table::{Conn, ConnId, ConnTable, InsertError, Invalid, Stats, PORT_TRIES};
+pub use table::{ConnTable, PORT_TRIES};
 pub use tcp::{flags as tcp_flags, TcpState};
 pub use translate::{dec_ttl, rewrite};
 pub use tuple::{FxBuildHasher, FxHasher, Tuple};

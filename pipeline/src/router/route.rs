@@ -30,6 +30,9 @@ pub(super) struct Locks<'a> {
     ct: Option<MutexGuard<'a, ConnTable>>,
     frags: Option<MutexGuard<'a, FragTable>>,
     neigh: Option<MutexGuard<'a, Neighbors>>,
+    /// The last next hop looked up in this call, and where it is: routed
+    /// packets of a batch mostly share one.
+    last_hop: Option<(Iface, u32, Known)>,
 }
 
 impl<'a> Locks<'a> {
@@ -39,6 +42,7 @@ impl<'a> Locks<'a> {
             ct: None,
             frags: None,
             neigh: None,
+            last_hop: None,
         }
     }
 
@@ -61,6 +65,7 @@ impl<'a> Locks<'a> {
 
     /// Records a neighbour and sends what waited for it.
     fn learn(&mut self, iface: Iface, ip: u32, at: Known, now_ms: u64) {
+        self.last_hop = None;
         let released = self.neigh().learn(iface, ip, at, now_ms);
         for mut f in released {
             f[eth::DST].copy_from_slice(&at.mac);
@@ -153,12 +158,12 @@ fn route(lk: &mut Locks, from: Option<&Gateway>, pkt: &mut Packet, now: u64) -> 
     let in_port = pkt.meta.in_port;
     let router = lk.router;
     let frame = pkt.data_mut();
-    // Local senders leave TCP/UDP checksums partial (offload): finish them
-    // before they are updated incrementally.
-    checksum::complete_partial(frame);
     let Ok(p) = ct::parse(frame, L3) else {
         return Verdict::Drop(DropReason::IpMalformed);
     };
+    // Local senders leave TCP/UDP checksums partial (offload): finish them
+    // before they are updated incrementally.
+    complete_partial(frame, &p);
     let len = frame.len();
     let t = p.tuple;
     let rw = if matches!(p.info.l4, L4Info::IcmpError(_)) {
@@ -171,14 +176,14 @@ fn route(lk: &mut Locks, from: Option<&Gateway>, pkt: &mut Packet, now: u64) -> 
             },
             None => return Verdict::Drop(DropReason::FragUnknown),
         }
-    } else if let Some((id, dir)) = lk.ct().lookup(&t, now) {
-        if lk.ct().track(id, dir, &p.info, len, now).is_err() {
+    } else if let Some((id, dir, rw)) = established(lk.ct(), &p, len, now) {
+        let Some(rw) = rw else {
             return Verdict::Drop(DropReason::CtInvalid);
-        }
+        };
         if p.info.is_fragment() {
             lk.frags().remember(&p, id, dir, now);
         }
-        translation(lk.ct().get(id), dir)
+        rw
     } else {
         match new_connection(lk, from, &p, len, now) {
             Ok(Some(rw)) => rw,
@@ -208,6 +213,43 @@ fn route(lk: &mut Locks, from: Option<&Gateway>, pkt: &mut Packet, now: u64) -> 
 }
 
 const IP_TTL: usize = 8;
+
+/// Completes a partial TCP or UDP checksum of a parsed packet (see
+/// `checksum::complete_partial`), without parsing it again.
+#[inline]
+fn complete_partial(frame: &mut [u8], p: &ct::Parsed) {
+    if !matches!(p.info.l4, L4Info::Tcp(_) | L4Info::Udp { .. }) || p.info.is_fragment() {
+        return;
+    }
+    let len = p.info.l4_len as usize;
+    let l4 = crate::parse::L4 {
+        l3: L3,
+        off: L3 + p.info.ihl as usize,
+        proto: p.tuple.proto,
+        len,
+        pseudo: checksum::sum(
+            &frame[L3 + ipv4::SRC..L3 + ipv4::DST + 4],
+            p.tuple.proto as u64 + len as u64,
+        ),
+    };
+    checksum::complete_partial_l4(frame, &l4);
+}
+
+/// A packet of a known connection: its entry, direction and translation
+/// (None when tracking marked it invalid).
+#[inline]
+fn established(
+    ct: &mut ConnTable,
+    p: &ct::Parsed,
+    len: usize,
+    now: u64,
+) -> Option<(ct::ConnId, Dir, Option<Rewrite>)> {
+    let (id, dir) = ct.lookup(&p.tuple, now)?;
+    if ct.track(id, dir, &p.info, len, now).is_err() {
+        return Some((id, dir, None));
+    }
+    Some((id, dir, Some(translation(ct.get(id), dir))))
+}
 
 /// The addresses a packet of `conn` seen in `dir` leaves with.
 fn translation(conn: &ct::Conn, dir: Dir) -> Rewrite {
@@ -359,9 +401,16 @@ fn out(lk: &mut Locks, pkt: &mut Packet, dst: u32, now: u64) -> Verdict {
     pkt.meta.tpid = 0;
     let frame = pkt.data_mut();
     frame[eth::SRC].copy_from_slice(&mac);
+    if let Some((i, h, at)) = lk.last_hop {
+        if (i, h) == (iface, hop) {
+            frame[eth::DST].copy_from_slice(&at.mac);
+            return Verdict::Output(at.port);
+        }
+    }
     match lk.neigh().lookup(iface, hop, now) {
         Lookup::Found { at, ask_again } => {
             frame[eth::DST].copy_from_slice(&at.mac);
+            lk.last_hop = Some((iface, hop, at));
             if ask_again {
                 lk.router.ask(iface, hop);
             }

@@ -277,3 +277,23 @@ fn dec_ttl_updates_the_checksum() {
     assert!(!dec_ttl(&mut [0u8; 20], L3));
     assert!(!dec_ttl(&mut [], usize::MAX));
 }
+
+#[test]
+fn may_create() {
+    let info = |f: &[u8]| parse(f, L3).unwrap().info;
+    assert!(info(&tcp_frame(CONTAINER, 1, SERVER, 2, seg(SYN, 1, 0), b"")).may_create());
+    assert!(info(&tcp_frame(CONTAINER, 1, SERVER, 2, seg(ACK, 1, 1), b"")).may_create());
+    assert!(!info(&tcp_frame(
+        CONTAINER,
+        1,
+        SERVER,
+        2,
+        seg(SYN | ACK, 1, 1),
+        b""
+    ))
+    .may_create());
+    assert!(!info(&tcp_frame(CONTAINER, 1, SERVER, 2, seg(0x04, 1, 1), b"")).may_create());
+    assert!(info(&udp_frame(CONTAINER, 1, SERVER, 2, b"", false)).may_create());
+    assert!(info(&echo_frame(CONTAINER, SERVER, 1, false)).may_create());
+    assert!(!info(&echo_frame(CONTAINER, SERVER, 1, true)).may_create());
+}

@@ -403,15 +403,3 @@ fn state_names() {
         assert_eq!(s.name(), n);
     }
 }
-
-#[test]
-fn may_create() {
-    let info = |f: &[u8]| parse(f, L3).unwrap().info;
-    assert!(info(&tcp_frame(C, 1, S, 2, seg(SYN, 1, 0), b"")).may_create());
-    assert!(info(&tcp_frame(C, 1, S, 2, seg(ACK, 1, 1), b"")).may_create());
-    assert!(!info(&tcp_frame(C, 1, S, 2, seg(SYN | ACK, 1, 1), b"")).may_create());
-    assert!(!info(&tcp_frame(C, 1, S, 2, seg(RST, 1, 1), b"")).may_create());
-    assert!(info(&udp_frame(C, 1, S, 2, b"", false)).may_create());
-    assert!(info(&echo_frame(C, S, 1, false)).may_create());
-    assert!(!info(&echo_frame(C, S, 1, true)).may_create());
-}
