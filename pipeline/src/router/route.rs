@@ -17,9 +17,6 @@ const L3: usize = eth::HEADER_LEN;
 /// Ports masquerade may hand out (Linux's default for MASQUERADE keeps the
 /// source port when it can, and otherwise picks from the unprivileged range).
 const NAT_PORTS: std::ops::RangeInclusive<u16> = 1024..=65535;
-/// Room for an ICMP error: Ethernet, IPv4, ICMP, the quoted IP header
-/// (at most 60 bytes) and 8 bytes of what followed it.
-const ICMP_ERROR_MAX: usize = 14 + 20 + 8 + 60 + 8;
 
 /// The router's shared state, each part locked on first use and held for
 /// the rest of the stage's call. Locks are always taken in one order
@@ -192,6 +189,14 @@ fn route(lk: &mut Locks, from: Option<&Gateway>, pkt: &mut Packet, now: u64) -> 
                     true => Verdict::Output(in_port),
                     false => Verdict::Drop(DropReason::NoRoute),
                 };
+            }
+            // From the outside, only the bridges' subnets are routed to
+            // (never back out of the uplink).
+            Ok(None)
+                if from.is_none()
+                    && !router.cfg.gateways.iter().any(|g| g.subnet.contains(t.dst)) =>
+            {
+                return Verdict::Drop(DropReason::NoRoute);
             }
             Ok(None) => Rewrite {
                 src: t.src,
@@ -464,7 +469,7 @@ fn time_exceeded(lk: &mut Locks, from: Option<&Gateway>, frame: &[u8], in_port: 
         (None, Some(up)) => up.ip,
         (None, None) => return,
     };
-    let mut out = vec![0u8; ICMP_ERROR_MAX];
+    let mut out = vec![0u8; ct::TIME_EXCEEDED_MAX];
     if let Some(n) = ct::time_exceeded(frame, L3, ip, &mut out) {
         out.truncate(n);
         router.state.push_out(Target::Port(in_port), out);

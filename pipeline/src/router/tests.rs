@@ -209,6 +209,15 @@ fn unsolicited_packets_on_the_uplink_are_dropped_and_counted() {
     // No connection, no published port.
     let (v, _) = run(&up, &udp(HOP_MAC, UP_MAC, SERVER, UP, 53, 4444), UP_PORT, 0);
     assert_eq!(v, Verdict::Drop(DropReason::NoRoute));
+    // Addressed to the router's MAC but beyond it: never reflected back
+    // out of the uplink.
+    let (v, _) = run(
+        &up,
+        &udp(HOP_MAC, UP_MAC, SERVER, SERVER + 1, 53, 4444),
+        UP_PORT,
+        0,
+    );
+    assert_eq!(v, Verdict::Drop(DropReason::NoRoute));
     // Another host's frame on a shared link.
     let (v, _) = run(
         &up,
