@@ -22,7 +22,7 @@ pub mod arp;
 pub mod neigh;
 mod route;
 
-use crate::conntrack::{ConnTable, FragTable, DEFAULT_FRAG_ENTRIES};
+use crate::conntrack::ConnTable;
 use crate::packet::{Packet, PortNo};
 use crate::stage::{Ctx, Stage};
 use crate::verdict::Verdict;
@@ -129,9 +129,9 @@ pub enum Target {
 
 /// State that outlives snapshots.
 pub struct RouterState {
+    /// Connections, and which one the later fragments of a datagram
+    /// belong to.
     pub conntrack: Mutex<ConnTable>,
-    /// Which connection the later fragments of a datagram belong to.
-    pub fragments: Mutex<FragTable>,
     pub neighbors: Mutex<Neighbors>,
     outbox: Mutex<Vec<(Target, Vec<u8>)>>,
     /// Cheap test for the forwarder: something is in the outbox.
@@ -142,7 +142,6 @@ impl RouterState {
     pub fn new(ct: ConnTable) -> RouterState {
         RouterState {
             conntrack: Mutex::new(ct),
-            fragments: Mutex::new(FragTable::new(DEFAULT_FRAG_ENTRIES)),
             neighbors: Mutex::new(Neighbors::default()),
             outbox: Mutex::new(Vec::new()),
             outbox_full: AtomicBool::new(false),

@@ -5,7 +5,7 @@ use super::arp;
 use super::neigh::{Iface, Known, Lookup, Neighbors};
 use super::{lock, Gateway, Router, Target, Uplink, UPLINK_IFACE};
 use crate::checksum::{self, update16};
-use crate::conntrack::{self as ct, ConnTable, Dir, FragTable, L4Info, Tuple};
+use crate::conntrack::{self as ct, ConnTable, Dir, L4Info, Tuple};
 use crate::packet::Packet;
 use crate::verdict::{DropReason, Verdict};
 use crate::wire::{be16, eth, ip_proto, ipv4, put_be16};
@@ -20,12 +20,11 @@ const NAT_PORTS: std::ops::RangeInclusive<u16> = 1024..=65535;
 
 /// The router's shared state, each part locked on first use and held for
 /// the rest of the stage's call. Locks are always taken in one order
-/// (connections, fragments, neighbours; the outbox, a leaf, at any time),
+/// (connections, then neighbours; the outbox, a leaf, at any time),
 /// so two poll threads can never wait for each other.
 pub(super) struct Locks<'a> {
     pub router: &'a Router,
     ct: Option<MutexGuard<'a, ConnTable>>,
-    frags: Option<MutexGuard<'a, FragTable>>,
     neigh: Option<MutexGuard<'a, Neighbors>>,
     /// The last next hop looked up in this call, and where it is: routed
     /// packets of a batch mostly share one.
@@ -37,16 +36,9 @@ impl<'a> Locks<'a> {
         Locks {
             router,
             ct: None,
-            frags: None,
             neigh: None,
             last_hop: None,
         }
-    }
-
-    fn frags(&mut self) -> &mut FragTable {
-        self.ct();
-        let state = &self.router.state;
-        self.frags.get_or_insert_with(|| lock(&state.fragments))
     }
 
     fn ct(&mut self) -> &mut ConnTable {
@@ -55,7 +47,7 @@ impl<'a> Locks<'a> {
     }
 
     fn neigh(&mut self) -> &mut Neighbors {
-        self.frags();
+        self.ct();
         let state = &self.router.state;
         self.neigh.get_or_insert_with(|| lock(&state.neighbors))
     }
@@ -166,21 +158,16 @@ fn route(lk: &mut Locks, from: Option<&Gateway>, pkt: &mut Packet, now: u64) -> 
     let rw = if matches!(p.info.l4, L4Info::IcmpError(_)) {
         return icmp_error(lk, &p, pkt, now);
     } else if p.info.is_later_fragment() {
-        match lk.frags().lookup(&p, now) {
-            Some((id, dir)) => match lk.ct().try_get(id) {
-                Some(c) => translation(c, dir),
-                None => return Verdict::Drop(DropReason::FragUnknown),
-            },
+        let ct = lk.ct();
+        match ct.fragment(&p, now) {
+            Some((id, dir)) => translation(ct.get(id), dir),
             None => return Verdict::Drop(DropReason::FragUnknown),
         }
-    } else if let Some((id, dir, rw)) = established(lk.ct(), &p, len, now) {
-        let Some(rw) = rw else {
-            return Verdict::Drop(DropReason::CtInvalid);
-        };
-        if p.info.is_fragment() {
-            lk.frags().remember(&p, id, dir, now);
+    } else if let Some(rw) = established(lk.ct(), &p, len, now) {
+        match rw {
+            Some(rw) => rw,
+            None => return Verdict::Drop(DropReason::CtInvalid),
         }
-        rw
     } else {
         match new_connection(lk, from, &p, len, now) {
             Ok(Some(rw)) => rw,
@@ -240,20 +227,21 @@ fn complete_partial(frame: &mut [u8], p: &ct::Parsed) {
     checksum::complete_partial_l4(frame, &l4);
 }
 
-/// A packet of a known connection: its entry, direction and translation
-/// (None when tracking marked it invalid).
+/// A packet of a known connection: its translation (None when tracking
+/// marked it invalid). A first fragment is remembered for the later ones.
 #[inline]
 fn established(
     ct: &mut ConnTable,
     p: &ct::Parsed,
     len: usize,
     now: u64,
-) -> Option<(ct::ConnId, Dir, Option<Rewrite>)> {
+) -> Option<Option<Rewrite>> {
     let (id, dir) = ct.lookup(&p.tuple, now)?;
     if ct.track(id, dir, &p.info, len, now).is_err() {
-        return Some((id, dir, None));
+        return Some(None);
     }
-    Some((id, dir, Some(translation(ct.get(id), dir))))
+    ct.remember_fragment(p, id, dir, now);
+    Some(Some(translation(ct.get(id), dir)))
 }
 
 /// The addresses a packet of `conn` seen in `dir` leaves with.
@@ -345,11 +333,8 @@ fn new_connection(
         ct.remove(id);
         return Err(DropReason::CtInvalid);
     }
-    let rw = translation(ct.get(id), Dir::Orig);
-    if p.info.is_fragment() {
-        lk.frags().remember(p, id, Dir::Orig, now);
-    }
-    Ok(Some(rw))
+    ct.remember_fragment(p, id, Dir::Orig, now);
+    Ok(Some(translation(ct.get(id), Dir::Orig)))
 }
 
 /// A port (or echo identifier) for `reply.dport` that no live connection
