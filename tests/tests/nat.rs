@@ -602,3 +602,99 @@ fn hostile_packets_on_the_uplink_are_counted_and_the_switch_carries_on() {
     )
     .expect("publish after");
 }
+
+/// The uplink on an interface the host also uses: the host keeps its own
+/// address and traffic there while the switch masquerades through it.
+#[test]
+fn an_uplink_shared_with_the_host_keeps_the_hosts_own_traffic() {
+    use tests::cmd::ip_ok;
+    // The switch's host is a namespace, so that its "NIC" can carry an
+    // address without touching the real root namespace.
+    let host = tests::netns::Netns::create();
+    let outside = tests::container::Container::named();
+    let h = host.name();
+    ip_ok(&["-n", h, "link", "set", "lo", "up"]);
+    ip_ok(&[
+        "-n",
+        h,
+        "link",
+        "add",
+        "nic0",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "out0",
+        "netns",
+        &outside.name(),
+    ]);
+    ip_ok(&["-n", h, "addr", "add", "192.0.2.3/24", "dev", "nic0"]);
+    ip_ok(&["-n", h, "link", "set", "nic0", "up"]);
+    outside.ip_ok(&["addr", "add", &format!("{NEXTHOP}/24"), "dev", "out0"]);
+    outside.ip_ok(&["link", "set", "out0", "up"]);
+    outside.ip_ok(&["link", "set", "lo", "up"]);
+    outside.ip_ok(&["addr", "add", &format!("{SERVER}/32"), "dev", "lo"]);
+    let host_ip: Ipv4Addr = "192.0.2.3".parse().unwrap();
+    assert!(
+        outside.wait_ping(host_ip, FIRST),
+        "the host is not reachable before the switch starts"
+    );
+    let d = tests::Daemon::start_with(tests::DaemonOptions {
+        netns: Some(h.to_string()),
+        ..Default::default()
+    });
+    let br = tests::names::unique("br");
+    d.vsctl_ok(&[
+        "add-br",
+        &br,
+        "--",
+        "set",
+        "bridge",
+        &br,
+        "other_config:gateway=172.31.0.1/24",
+    ]);
+    d.vsctl_ok(&["add-uplink", "nic0", "192.0.2.2/24@192.0.2.1"]);
+    let c = tests::container::Container::named();
+    d.vsctl_ok(&["attach", &br, &c.name(), "172.31.0.10/24"]);
+    assert!(
+        c.wait_ping(SERVER, FIRST),
+        "no ping through masquerade on the shared link"
+    );
+    let peer = tcp_through(&c, &outside, v4(SERVER, 6300), v4(SERVER, 6300), 1_000_000)
+        .expect("masquerade");
+    assert_eq!(peer.ip(), std::net::IpAddr::V4(UPLINK_IP));
+    assert_eq!(
+        outside.ping(host_ip, 5),
+        5,
+        "the host lost its own traffic on the uplink's interface"
+    );
+    // The host's TCP too, at the same time as the switch's.
+    let hostc = HostNs(h.to_string());
+    let peer = hostc.tcp_to(&outside, 6301);
+    assert_eq!(peer, host_ip.to_string());
+}
+
+/// The switch's host namespace, for a TCP connection of its own.
+struct HostNs(String);
+
+impl HostNs {
+    /// Sends 100 kB from the host to a server on `outside`; the address
+    /// the server saw.
+    fn tcp_to(&self, outside: &tests::container::Container, port: u16) -> String {
+        let seed = 9;
+        let (_, server) = tests::nat::tcp_server(outside, NEXTHOP, port, seed).unwrap();
+        let ns = self.0.clone();
+        let client = tests::netns::spawn_in_netns(&ns, move || -> Result<(), String> {
+            use std::io::Write;
+            let mut s = std::net::TcpStream::connect((NEXTHOP, port)).map_err(|e| e.to_string())?;
+            let mut buf = vec![0u8; 100_000];
+            tests::traffic::pattern::fill(seed, 0, &mut buf);
+            s.write_all(&buf).map_err(|e| e.to_string())?;
+            Ok(())
+        });
+        tests::netns::join(client).unwrap().expect("host client");
+        let (peer, n) = server.join().unwrap().unwrap().expect("server");
+        assert_eq!(n, 100_000);
+        peer.ip().to_string()
+    }
+}

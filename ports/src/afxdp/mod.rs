@@ -20,16 +20,21 @@
 //!   the kernel supports it (Linux 6.8+, see `vlan_prog`); `ip -d link`
 //!   shows it as `vswitch_xskvlan`. Elsewhere, and always in generic mode,
 //!   it is the six-instruction `vswitch_xsk`, and such tags are lost.
+//! - On an interface the host uses too, [`open_pooled_filtered`] with
+//!   [`OwnFrames`] attaches `vswitch_xskown` instead (see `own_prog`): only
+//!   frames to the switch's MAC and ARP requests for its IPv4 address go to
+//!   the sockets; the host's stack gets every other frame.
 //! - Transmit in copy mode happens only inside `sendto()`, up to a budget per
 //!   call; `flush` kicks while descriptors are outstanding and `pending`
 //!   stays true until the kernel has taken them all.
 //!
 //! Layout: `bpf` (program, map, link), `vlan_prog` (the VLAN-restoring
-//! program), `btf` (finds its kfunc), `socket` (one socket and its setup),
-//! `ring` (the shared rings), `umem` (packet memory and mappings), `pool`
-//! (regions shared by ports), `queue` (the data path). Unsafe code is allowed only in `bpf`, `socket`, `ring`,
-//! `umem` and `queue` (and `testnet`, the tests' raw-socket helpers); this
-//! file denies it.
+//! program), `own_prog` (the program that takes only the switch's frames),
+//! `btf` (finds its kfunc), `socket` (one socket and its setup), `ring` (the
+//! shared rings), `umem` (packet memory and mappings), `pool` (regions shared
+//! by ports), `queue` (the data path). Unsafe code is allowed only in `bpf`,
+//! `socket`, `ring`, `umem` and `queue` (and `testnet`, the tests'
+//! raw-socket and namespace helpers); this file denies it.
 //!
 //! [`RxQueue`]: crate::RxQueue
 //! [`TxQueue`]: crate::TxQueue
@@ -41,6 +46,7 @@
 #[allow(unsafe_code)]
 mod bpf;
 mod btf;
+mod own_prog;
 mod pool;
 #[allow(unsafe_code)]
 mod queue;
@@ -53,6 +59,8 @@ mod umem;
 mod vlan_prog;
 
 #[cfg(test)]
+mod own_tests;
+#[cfg(test)]
 #[allow(unsafe_code)]
 mod testnet;
 #[cfg(test)]
@@ -64,6 +72,7 @@ use crate::{netdev, OpenPort, PortError, PortStatus, RxQueue};
 use bpf::{
     Link, LoadError, Program, XdpAttachment, XskMap, XDP_FLAGS_DRV_MODE, XDP_FLAGS_SKB_MODE,
 };
+pub use own_prog::OwnFrames;
 pub use pool::UmemPool;
 use queue::{AfXdpRx, AfXdpTx};
 use std::fmt;
@@ -136,16 +145,34 @@ impl FromStr for XdpMode {
 /// step that failed. A missing device gives an error whose
 /// [`PortError::is_missing_device`] is true.
 pub fn open(ifname: &str, mode: XdpMode) -> Result<OpenPort, PortError> {
-    open_in(ifname, mode, None)
+    open_in(ifname, mode, None, None)
 }
 
 /// As [`open`], with the sockets' packet memory taken from `pool`: frames
 /// then move to and from the other ports of the pool without a copy.
 pub fn open_pooled(ifname: &str, mode: XdpMode, pool: &UmemPool) -> Result<OpenPort, PortError> {
-    open_in(ifname, mode, Some(pool))
+    open_in(ifname, mode, Some(pool), None)
 }
 
-fn open_in(ifname: &str, mode: XdpMode, pool: Option<&UmemPool>) -> Result<OpenPort, PortError> {
+/// As [`open_pooled`]; with a `filter`, for an interface the host uses too:
+/// the sockets get only the frames `filter` describes, and the host's stack
+/// all others (the program is `vswitch_xskown`, in either mode; VLAN tags
+/// held outside the frame are not restored). Without one, as [`open_pooled`].
+pub fn open_pooled_filtered(
+    ifname: &str,
+    mode: XdpMode,
+    pool: &UmemPool,
+    filter: Option<OwnFrames>,
+) -> Result<OpenPort, PortError> {
+    open_in(ifname, mode, Some(pool), filter)
+}
+
+fn open_in(
+    ifname: &str,
+    mode: XdpMode,
+    pool: Option<&UmemPool>,
+    filter: Option<OwnFrames>,
+) -> Result<OpenPort, PortError> {
     let fail = |what: String| move |e: io::Error| PortError::new(ifname, what, e);
 
     let ifindex = netdev::ifindex(ifname).map_err(fail("looking up the interface".into()))?;
@@ -158,9 +185,10 @@ fn open_in(ifname: &str, mode: XdpMode, pool: Option<&UmemPool>) -> Result<OpenP
         let what = format!("creating XSKMAP{}", hint(&e, Step::Bpf));
         PortError::new(ifname, what, e)
     })?;
-    let prog = match mode {
-        XdpMode::Generic => Program::load_redirect(&map).map(|p| (p, Flavor::Plain)),
-        XdpMode::Native | XdpMode::BestEffort => vlan_prog::load_native(&map, ifindex),
+    let prog = match (filter, mode) {
+        (Some(own), _) => own_prog::load_own_frames(&map, own).map(|p| (p, Flavor::OwnFrames)),
+        (None, XdpMode::Generic) => Program::load_redirect(&map).map(|p| (p, Flavor::Plain)),
+        (None, XdpMode::Native | XdpMode::BestEffort) => vlan_prog::load_native(&map, ifindex),
     }
     .map_err(|e| load_error(ifname, e))?;
 
@@ -285,7 +313,7 @@ fn attach(
             Ok(link) => Ok(attached(link, prog, XdpMode::Native, None)),
             Err(native) => {
                 let prog = match flavor {
-                    Flavor::Plain => prog,
+                    Flavor::Plain | Flavor::OwnFrames => prog,
                     Flavor::RestoresVlan => {
                         drop(prog);
                         Program::load_redirect(map).map_err(|e| load_error(ifname, e))?

@@ -1,6 +1,7 @@
-//! What the veth tests share: veth pairs that delete themselves, an
-//! AF_PACKET socket on one interface, and small system helpers. Everything
-//! a test creates is named after the test process and removed on drop.
+//! What the veth tests share: veth pairs and network namespaces that delete
+//! themselves, an AF_PACKET socket on one interface, and small system
+//! helpers. Everything a test creates is named after the test process and
+//! removed on drop.
 
 use super::netdev;
 use std::collections::HashSet;
@@ -103,6 +104,61 @@ impl Drop for Veth {
     fn drop(&mut self) {
         let _ = Command::new("ip")
             .args(["link", "del", "dev", &self.a])
+            .status();
+    }
+}
+
+/// A network namespace this test created (`xn<pid><tag>`); deleted on
+/// drop, and with it the interfaces moved into it. Sockets opened inside
+/// hold it until they are closed, so they should be dropped first.
+pub(super) struct Netns {
+    pub(super) name: String,
+}
+
+impl Netns {
+    pub(super) fn new(tag: &str) -> Netns {
+        let name = format!("xn{}{tag}", std::process::id());
+        run("ip", &["netns", "add", &name]);
+        Netns { name }
+    }
+
+    /// `ip -n <namespace> args...`.
+    pub(super) fn ip(&self, args: &[&str]) -> String {
+        let mut all = vec!["-n", self.name.as_str()];
+        all.extend(args);
+        run("ip", &all)
+    }
+
+    /// `cmd args...` run inside the namespace (`ip netns exec`).
+    pub(super) fn exec(&self, cmd: &str, args: &[&str]) -> String {
+        let mut all = vec!["netns", "exec", self.name.as_str(), cmd];
+        all.extend(args);
+        run("ip", &all)
+    }
+
+    /// Runs `f` on a thread of its own that has entered the namespace:
+    /// sockets it opens (a `PacketSocket` on an interface there) stay in it.
+    pub(super) fn enter<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+        let ns = std::fs::File::open(format!("/run/netns/{}", self.name))
+            .unwrap_or_else(|e| panic!("opening namespace {}: {e}", self.name));
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                // SAFETY: plain setns() call with an open namespace fd; it
+                // changes only this thread's network namespace.
+                let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+                assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+                f()
+            })
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e))
+        })
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
             .status();
     }
 }

@@ -176,6 +176,8 @@ pub(super) enum Flavor {
     Plain,
     /// [`vlan_restore_program`], bound to one device, native mode only.
     RestoresVlan,
+    /// `own_prog::own_frames_program`: any device, either mode.
+    OwnFrames,
 }
 
 /// Loads the VLAN-restoring program bound to `ifindex`, or `None` when the

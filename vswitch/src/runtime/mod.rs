@@ -44,6 +44,13 @@ struct OpenSpec {
     bridge: String,
     kind: String,
     xdp_mode: String,
+    /// For the uplink: the router's MAC and address. Its AF_XDP program
+    /// then takes only the frames for that MAC and the ARP for that
+    /// address, and the host keeps the rest (a NIC the host also uses).
+    own_frames: Option<([u8; 6], u32)>,
+    /// For an attached TAP port: the namespace file and the name of its
+    /// device inside.
+    tap_in: Option<(String, String)>,
 }
 
 enum PortState {
@@ -609,6 +616,8 @@ fn desired_ports(cfg: &Config) -> BTreeMap<String, OpenSpec> {
                 bridge: bname.clone(),
                 kind: "internal".into(),
                 xdp_mode: String::new(),
+                own_frames: None,
+                tap_in: None,
             },
         );
         for (pname, p) in &br.ports {
@@ -618,17 +627,29 @@ fn desired_ports(cfg: &Config) -> BTreeMap<String, OpenSpec> {
                     bridge: bname.clone(),
                     kind: p.kind.clone(),
                     xdp_mode: p.options.get("xdp-mode").cloned().unwrap_or_default(),
+                    own_frames: None,
+                    tap_in: p
+                        .options
+                        .get("netns")
+                        .zip(p.options.get("ifname"))
+                        .filter(|_| p.kind == "tap")
+                        .map(|(n, i)| (n.clone(), i.clone())),
                 },
             );
         }
     }
     if let Some(u) = &cfg.uplink {
+        let ip = crate::nat::uplink_addrs(u)
+            .ok()
+            .map(|(a, _)| u32::from(a.ip));
         out.insert(
             u.port.clone(),
             OpenSpec {
                 bridge: String::new(),
                 kind: u.kind.clone(),
                 xdp_mode: String::new(),
+                own_frames: ip.map(|ip| (crate::nat::uplink_mac(&u.port), ip)),
+                tap_in: None,
             },
         );
     }
@@ -639,6 +660,8 @@ fn desired_ports(cfg: &Config) -> BTreeMap<String, OpenSpec> {
                 bridge: String::new(),
                 kind: tunnel::ENDPOINT_KIND.into(),
                 xdp_mode: String::new(),
+                own_frames: None,
+                tap_in: None,
             },
         );
     }
@@ -653,6 +676,9 @@ fn open_port(
 ) -> Result<OpenPort, PortError> {
     use ports::afxdp::{self, XdpMode};
     let mode = || -> XdpMode { spec.xdp_mode.parse().unwrap_or(XdpMode::BestEffort) };
+    let own = spec
+        .own_frames
+        .map(|(mac, ip)| afxdp::OwnFrames { mac, ip });
     match spec.kind.as_str() {
         "internal" => {
             // A stable MAC, so the host's neighbours and `show` do not
@@ -665,7 +691,12 @@ fn open_port(
             }
             Ok(port)
         }
-        "tap" => ports::tap::create(name, false),
+        "tap" => match &spec.tap_in {
+            Some((netns, ifname)) => {
+                ports::tap::open_vnet(ifname, Some(std::path::Path::new(netns)))
+            }
+            None => ports::tap::create(name, false),
+        },
         tunnel::KIND => Ok(OpenPort {
             rxqs: Vec::new(),
             tx: Box::new(ports::vxlan::open_tx()?),
@@ -691,8 +722,8 @@ fn open_port(
             })
         }
         "afpacket" => ports::afpacket::open(name, None),
-        "afxdp" => afxdp::open_pooled(name, mode(), pool),
-        _ => match afxdp::open_pooled(name, mode(), pool) {
+        "afxdp" => afxdp::open_pooled_filtered(name, mode(), pool, own),
+        _ => match afxdp::open_pooled_filtered(name, mode(), pool, own) {
             Ok(p) => Ok(p),
             Err(e) if e.is_missing_device() => Err(e),
             Err(e) => ports::afpacket::open(name, Some(format!("AF_XDP failed: {e}"))),
