@@ -19,6 +19,7 @@ pub mod afpacket;
 pub mod afxdp;
 pub mod memory;
 pub mod netdev;
+pub mod netns;
 pub mod tap;
 pub mod vxlan;
 

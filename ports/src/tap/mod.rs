@@ -11,6 +11,8 @@
 //! their own poll thread to receive, since the kernel spreads the frames it
 //! sends out of the device over all of them.
 
+pub mod vnet;
+
 use crate::{netdev, OpenPort, PortError, PortStatus, RxQueue, TxQueue};
 use pipeline::Batch;
 use std::fs::OpenOptions;
@@ -82,7 +84,94 @@ fn is_tap(name: &str) -> bool {
         .is_some_and(|flags| flags & libc::IFF_TAP as u32 != 0)
 }
 
+/// `TUNSETOFFLOAD` flags (linux/if_tun.h): what the switch can take from
+/// the kernel: partial checksums, TCP super-frames over IPv4 and IPv6,
+/// with ECN.
+const TUN_F_CSUM: libc::c_uint = 0x01;
+const TUN_F_TSO4: libc::c_uint = 0x02;
+const TUN_F_TSO6: libc::c_uint = 0x04;
+const TUN_F_TSO_ECN: libc::c_uint = 0x08;
+
+/// Opens the TAP device `ifname` with the virtio-net header and TSO and
+/// checksum offloads on, creating it if it does not exist, and makes it
+/// persistent: it outlives the fd (a daemon restart), and goes when it is
+/// deleted (`ip link del`, detach) or its namespace goes. With `netns`,
+/// the device is looked up or created in that network namespace (a
+/// container's), which then sees an ordinary interface; the fd works from
+/// anywhere. The device is not brought up: whoever configures it does.
+pub fn open_vnet(ifname: &str, netns: Option<&std::path::Path>) -> Result<OpenPort, PortError> {
+    let name = ifname.to_string();
+    let open = move || -> Result<(OwnedFd, PortStatus), PortError> {
+        let fail = |what: &'static str| {
+            let n = name.clone();
+            move |e: io::Error| PortError::new(&n, what, e)
+        };
+        netdev::check_ifname(&name).map_err(|m| {
+            PortError::new(
+                &name,
+                "checking the interface name",
+                io::Error::new(io::ErrorKind::InvalidInput, m),
+            )
+        })?;
+        let fd: OwnedFd = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open("/dev/net/tun")
+            .map_err(fail("opening /dev/net/tun"))?
+            .into();
+        let flags = libc::IFF_TAP | libc::IFF_NO_PI | libc::IFF_VNET_HDR;
+        tunsetiff_flags(&fd, &name, flags).map_err(fail("opening the TAP device (TUNSETIFF)"))?;
+        let offloads = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN;
+        // SAFETY: TUNSETOFFLOAD takes its argument by value; the fd is an
+        // attached tun fd.
+        if unsafe {
+            libc::ioctl(
+                fd.as_raw_fd(),
+                libc::TUNSETOFFLOAD,
+                offloads as libc::c_ulong,
+            )
+        } < 0
+        {
+            return Err(fail("turning offloads on (TUNSETOFFLOAD)")(
+                io::Error::last_os_error(),
+            ));
+        }
+        // SAFETY: as above; 1 makes the device persistent.
+        if unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETPERSIST, 1 as libc::c_ulong) } < 0 {
+            return Err(fail("making the device persistent")(
+                io::Error::last_os_error(),
+            ));
+        }
+        let status = PortStatus {
+            backend: "tap".into(),
+            mode: "vnet-hdr".into(),
+            fallback_reason: None,
+            ifindex: netdev::ifindex(&name).map_err(fail("looking up the interface"))?,
+            mtu: netdev::mtu(&name).map_err(fail("reading the MTU"))?,
+            mac: netdev::mac(&name).map_err(fail("reading the MAC address"))?,
+        };
+        Ok((fd, status))
+    };
+    let (fd, status) = match netns {
+        None => open()?,
+        Some(path) => crate::netns::run_in(path, open).map_err(|e| {
+            PortError::new(ifname, "entering the container's network namespace", e)
+        })??,
+    };
+    let fd = Arc::new(fd);
+    Ok(OpenPort {
+        rxqs: vec![Box::new(vnet::VnetRx::new(fd.clone(), status.mtu as usize))],
+        tx: Box::new(vnet::VnetTx { fd }),
+        status,
+    })
+}
+
 fn tunsetiff(fd: &OwnedFd, name: &str) -> io::Result<()> {
+    tunsetiff_flags(fd, name, libc::IFF_TAP | libc::IFF_NO_PI)
+}
+
+fn tunsetiff_flags(fd: &OwnedFd, name: &str, flags: libc::c_int) -> io::Result<()> {
     // SAFETY: ifreq is plain old data; all-zero is a valid value.
     let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
     // check_ifname bounded the length to IFNAMSIZ - 1, so the name keeps
@@ -90,7 +179,7 @@ fn tunsetiff(fd: &OwnedFd, name: &str) -> io::Result<()> {
     for (d, s) in req.ifr_name.iter_mut().zip(name.as_bytes()) {
         *d = *s as libc::c_char;
     }
-    req.ifr_ifru.ifru_flags = (libc::IFF_TAP | libc::IFF_NO_PI) as libc::c_short;
+    req.ifr_ifru.ifru_flags = flags as libc::c_short;
     // SAFETY: TUNSETIFF reads and writes one ifreq, which `req` is, and the
     // fd is an open /dev/net/tun.
     let rc = unsafe {

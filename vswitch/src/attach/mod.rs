@@ -39,6 +39,7 @@ use crate::commands::{CommandReq, Failure, Output, Request, Txn};
 use crate::config::Config;
 use netlink::Rtnl;
 use netns::Namespace;
+use record::key;
 use std::net::Ipv4Addr;
 
 /// Runs `attach`, `detach` or `list-attachments` inside a transaction.
@@ -65,6 +66,11 @@ pub fn run(txn: &mut Txn, name: &str, args: &[String], c: &CommandReq) -> Result
 pub(crate) enum KernelStep {
     /// Delete a host-side veth (and so its container end).
     DeleteLink(String),
+    /// Delete a TAP attachment's device inside its container.
+    DeleteTap {
+        netns: std::path::PathBuf,
+        ifname: String,
+    },
     /// Announce a container's address from inside its namespace.
     Garp {
         ns: Namespace,
@@ -78,6 +84,7 @@ impl KernelStep {
     fn run(self) {
         match self {
             KernelStep::DeleteLink(name) => delete_host_link(&name),
+            KernelStep::DeleteTap { netns, ifname } => delete_tap(&netns, &ifname),
             KernelStep::Garp {
                 ns,
                 ifname,
@@ -101,6 +108,22 @@ impl KernelStep {
                 }
             }
         }
+    }
+}
+
+/// Deletes a TAP attachment's device in its container's namespace (gone
+/// already when the namespace is); logs failures.
+fn delete_tap(netns: &std::path::Path, ifname: &str) {
+    let res = ports::netns::run_in(netns, || {
+        Rtnl::open().and_then(|mut nl| nl.delete_link(ifname))
+    });
+    match res {
+        Ok(Ok(true)) => log::info!("attach: deleted TAP {ifname} in {}", netns.display()),
+        Ok(Ok(false)) | Err(_) => {}
+        Ok(Err(e)) => log::warn!(
+            "attach: could not delete TAP {ifname} in {}: {e}",
+            netns.display()
+        ),
     }
 }
 
@@ -150,6 +173,31 @@ impl Pending {
     }
 }
 
+/// Where a TAP attachment's device lives: its namespace file and name.
+fn tap_device(p: &crate::config::Port) -> Option<(&str, &str)> {
+    let get = |k| p.options.get(k).map(String::as_str);
+    (p.kind == "tap").then_some(())?;
+    Some((get(ops::TAP_NETNS)?, get(ops::TAP_IFNAME)?))
+}
+
+/// True when a TAP attachment's namespace is gone (its file cannot be
+/// opened, or now names another namespace), or its device is gone from it.
+/// Unknown (netlink cannot be asked) counts as not gone.
+fn tap_gone(netns: &str, ifname: &str, inode: Option<&str>) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let path = std::path::Path::new(netns);
+    match std::fs::metadata(path) {
+        Err(_) => return true,
+        Ok(m) if inode.is_some_and(|i| i != m.ino().to_string()) => return true,
+        Ok(_) => {}
+    }
+    let ifname = ifname.to_string();
+    let res = ports::netns::run_in(path, move || {
+        Rtnl::open().and_then(|mut nl| nl.link_index(&ifname))
+    });
+    matches!(res, Ok(Ok(None)))
+}
+
 /// Attachment ports whose host-side veth no longer exists (the container's
 /// namespace went away, taking the pair with it), as a request that deletes
 /// them, for the control loop to commit like any command. Only the kernel's
@@ -163,9 +211,13 @@ pub fn vanished(cfg: &Config) -> Option<Request> {
     let mut nl = Rtnl::open().ok()?;
     let mut commands = Vec::new();
     for a in attachments {
-        if let Ok(None) = nl.link_index(a.port) {
+        let gone = match tap_device(a.p) {
+            Some((netns, ifname)) => tap_gone(netns, ifname, a.get(key::NETNS_INODE)),
+            None => matches!(nl.link_index(a.port), Ok(None)),
+        };
+        if gone {
             log::info!(
-                "attach: veth {} of {} interface {} on bridge {} is gone (the container's namespace went away); removing the port",
+                "attach: the device of port {} ({} interface {}) on bridge {} is gone (the container's namespace went away); removing the port",
                 a.port,
                 a.container(),
                 a.ifname(),

@@ -107,34 +107,65 @@ pub(super) fn attach(txn: &mut Txn, mut a: AttachArgs) -> Result<Output, Failure
     let mac = a
         .mac
         .unwrap_or_else(|| naming::derived_mac(&a.container, &a.ifname));
-    // The host end's MAC says which daemon made it (see `orphans`).
-    root.create_veth(
-        &host,
-        mtu,
-        naming::host_mac(txn.rt.owner(), &host),
-        &VethPeer {
-            ifname: &a.ifname,
-            mac,
+    let tap_guard;
+    let veth_guard;
+    if a.tap {
+        // A persistent TAP device made inside the container's namespace:
+        // the daemon opens it as the port (and again after a restart); the
+        // container's interface does not depend on the daemon.
+        ports::tap::open_vnet(&ifname, Some(&ns.path))
+            .map_err(|e| format!("cannot create TAP device {ifname} in {what}: {e}"))?;
+        tap_guard = Some(TapGuard(Some((ns.path.clone(), ifname.clone()))));
+        veth_guard = None;
+        ns.run(|| {
+            ports::netdev::set_mac(&ifname, mac)
+                .map_err(|e| format!("cannot set the MAC of {ifname}: {e}"))?;
+            ports::netdev::set_mtu(&ifname, mtu)
+                .map_err(|e| format!("cannot set the MTU of {ifname}: {e}"))
+        })
+        .map_err(|e| format!("{what}: {e}"))?;
+    } else {
+        // The host end's MAC says which daemon made it (see `orphans`).
+        root.create_veth(
+            &host,
             mtu,
-            netns_fd: ns.fd(),
-        },
-    )
-    .map_err(|e| format!("cannot create veth pair {host} / {ifname} in {what}: {e}"))?;
-    // From here on, a failure deletes the pair again.
-    let guard = LinkGuard(Some(host.clone()));
-    disable_ipv6(&host);
-    let host_index = root
-        .link_index(&host)
-        .map_err(|e| format!("cannot look up {host}: {e}"))?
-        .ok_or_else(|| format!("{host} vanished right after it was created"))?;
-    root.set_up(host_index)
-        .map_err(|e| format!("cannot bring {host} up: {e}"))?;
+            naming::host_mac(txn.rt.owner(), &host),
+            &VethPeer {
+                ifname: &a.ifname,
+                mac,
+                mtu,
+                netns_fd: ns.fd(),
+            },
+        )
+        .map_err(|e| format!("cannot create veth pair {host} / {ifname} in {what}: {e}"))?;
+        // From here on, a failure deletes the pair again.
+        veth_guard = Some(LinkGuard(Some(host.clone())));
+        tap_guard = None;
+        disable_ipv6(&host);
+        let host_index = root
+            .link_index(&host)
+            .map_err(|e| format!("cannot look up {host}: {e}"))?
+            .ok_or_else(|| format!("{host} vanished right after it was created"))?;
+        root.set_up(host_index)
+            .map_err(|e| format!("cannot bring {host} up: {e}"))?;
+    }
     let ip = a.ip;
     ns.run(|| configure_inside(&ifname, ip.as_ref()))
         .map_err(|e| format!("{what}: {e}"))?;
-    guard.disarm();
+    if let Some(g) = veth_guard {
+        g.disarm();
+    }
+    if let Some(g) = tap_guard {
+        g.disarm();
+    }
 
-    let port = port_record(&a, &ns, &host, mac, mtu);
+    let mut port = port_record(&a, &ns, &host, mac, mtu);
+    if a.tap {
+        port.kind = "tap".into();
+        port.options
+            .insert(TAP_NETNS.into(), ns.path.display().to_string());
+        port.options.insert(TAP_IFNAME.into(), ifname.clone());
+    }
     let json = Attachment {
         bridge: &a.bridge,
         port: &host,
@@ -151,7 +182,13 @@ pub(super) fn attach(txn: &mut Txn, mut a: AttachArgs) -> Result<Output, Failure
     if let Some(b) = txn.cfg.bridges.get_mut(&a.bridge) {
         b.ports.insert(host.clone(), port);
     }
-    txn.attach.undo.push(KernelStep::DeleteLink(host));
+    txn.attach.undo.push(match a.tap {
+        true => KernelStep::DeleteTap {
+            netns: ns.path.clone(),
+            ifname: a.ifname.clone(),
+        },
+        false => KernelStep::DeleteLink(host),
+    });
     if let Some(ip) = a.ip {
         txn.attach.after.push(KernelStep::Garp {
             ns,
@@ -285,6 +322,27 @@ fn configure_inside(ifname: &str, ip: Option<&IpConfig>) -> Result<(), String> {
     })
 }
 
+/// The port options of a TAP attachment: where its device lives.
+pub(crate) const TAP_NETNS: &str = "netns";
+pub(crate) const TAP_IFNAME: &str = "ifname";
+
+/// Deletes a TAP device inside a container on drop unless disarmed.
+struct TapGuard(Option<(std::path::PathBuf, String)>);
+
+impl TapGuard {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for TapGuard {
+    fn drop(&mut self) {
+        if let Some((netns, ifname)) = self.0.take() {
+            super::delete_tap(&netns, &ifname);
+        }
+    }
+}
+
 /// Deletes a veth pair on drop unless disarmed: the undo of a half-made
 /// attachment.
 struct LinkGuard(Option<String>);
@@ -345,7 +403,19 @@ pub(super) fn detach(txn: &mut Txn, d: DetachArgs) -> Result<Output, Failure> {
         d.container,
         d.ifname
     );
-    txn.attach.after.push(KernelStep::DeleteLink(port));
+    let tap = removed.as_ref().and_then(|p| {
+        Some((
+            p.options.get(TAP_NETNS)?.clone(),
+            p.options.get(TAP_IFNAME)?.clone(),
+        ))
+    });
+    txn.attach.after.push(match tap {
+        Some((netns, ifname)) => KernelStep::DeleteTap {
+            netns: netns.into(),
+            ifname,
+        },
+        None => KernelStep::DeleteLink(port),
+    });
     Ok(Output {
         text: String::new(),
         json,

@@ -21,7 +21,7 @@ pub const MIN_MTU: u32 = 68;
 /// Largest MTU a veth accepts.
 pub const MAX_MTU: u32 = 65535;
 
-pub const ATTACH_USAGE: &str = "attach BRIDGE CONTAINER IP/PREFIX[@GATEWAY] [--ifname NAME] [--mac MAC] [--tag VLAN] [--mtu MTU]";
+pub const ATTACH_USAGE: &str = "attach BRIDGE CONTAINER IP/PREFIX[@GATEWAY] [--ifname NAME] [--mac MAC] [--tag VLAN] [--mtu MTU] [--type veth|tap]";
 pub const DETACH_USAGE: &str = "detach BRIDGE CONTAINER [--ifname NAME]";
 
 /// An IPv4 address with its prefix, and optionally a default gateway.
@@ -219,6 +219,9 @@ pub struct AttachArgs {
     pub mac: Option<[u8; 6]>,
     pub tag: Option<u16>,
     pub mtu: Option<u32>,
+    /// `--type tap`: a TAP device with the virtio-net header inside the
+    /// container instead of a veth pair.
+    pub tap: bool,
     pub may_exist: bool,
 }
 
@@ -228,7 +231,7 @@ impl AttachArgs {
         let (pos, opts, flags) = split(
             "attach",
             args,
-            &["ifname", "mac", "tag", "mtu"],
+            &["ifname", "mac", "tag", "mtu", "type"],
             &["may-exist"],
         )?;
         let [bridge, container, ip] = pos.as_slice() else {
@@ -260,6 +263,11 @@ impl AttachArgs {
                 )),
             })
             .transpose()?;
+        let tap = match opts.get("type").map(String::as_str) {
+            None | Some("veth") => false,
+            Some("tap") => true,
+            Some(t) => return Err(format!("--type \"{t}\" is not veth or tap")),
+        };
         Ok(AttachArgs {
             bridge: bridge.clone(),
             container: container.clone(),
@@ -268,6 +276,7 @@ impl AttachArgs {
             mac,
             tag,
             mtu,
+            tap,
             may_exist: may_exist || flags.contains(&"may-exist"),
         })
     }

@@ -252,6 +252,10 @@ pub fn check_option(key: &str, value: &str) -> Result<(), String> {
         return crate::tunnel::check_option(key, value);
     }
     match key {
+        // Where an attached TAP port's device lives (set by `attach`).
+        "netns" if value.starts_with('/') => Ok(()),
+        "netns" => Err(format!("options:netns \"{value}\" is not an absolute path")),
+        "ifname" => ports::netdev::check_ifname(value).map_err(|e| format!("options:ifname: {e}")),
         "xdp-mode" => {
             if ["best-effort", "native", "generic", ""].contains(&value) {
                 Ok(())
@@ -262,7 +266,7 @@ pub fn check_option(key: &str, value: &str) -> Result<(), String> {
             }
         }
         _ => Err(format!(
-            "unknown interface option \"{key}\" (known: xdp-mode, {})",
+            "unknown interface option \"{key}\" (known: xdp-mode, netns, ifname, {})",
             crate::tunnel::OPTIONS.join(", ")
         )),
     }

@@ -1,0 +1,167 @@
+//! `vswctl attach --type tap`: the container's interface is a TAP device
+//! with the virtio-net header, made in its namespace and held by the
+//! switch. Real traffic at default offloads: the container's stack hands
+//! the switch TCP super-frames, which leave toward a veth peer as
+//! MTU-sized segments with valid checksums.
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+use tests::container::{tcp_transfer, udp_echo, Container};
+use tests::poll::wait_until;
+use tests::{names, Capture, Daemon};
+
+const FIRST: Duration = Duration::from_secs(10);
+
+fn ip(s: &str) -> Ipv4Addr {
+    s.parse().unwrap()
+}
+
+/// A daemon, a bridge, a TAP container (10.61.0.1) and a veth container
+/// (10.61.0.2).
+fn lab() -> (Daemon, String, Container, Container) {
+    let d = Daemon::start();
+    let br = names::unique("br");
+    d.vsctl_ok(&["add-br", &br]);
+    let tap = Container::named();
+    let veth = Container::named();
+    d.vsctl_ok(&["attach", &br, &tap.name(), "10.61.0.1/24", "--type", "tap"]);
+    d.vsctl_ok(&["attach", &br, &veth.name(), "10.61.0.2/24"]);
+    (d, br, tap, veth)
+}
+
+fn kind(c: &Container, ifname: &str) -> String {
+    let l = c
+        .link(ifname)
+        .unwrap_or_else(|| panic!("no {ifname} in the container"));
+    l["linkinfo"]["info_kind"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The one's-complement checksum of a TCP segment in an IPv4 frame
+/// verifies.
+fn tcp_checksum_ok(f: &[u8]) -> bool {
+    let ihl = (f[14] & 0x0f) as usize * 4;
+    let total = u16::from_be_bytes([f[16], f[17]]) as usize;
+    let tcp = &f[14 + ihl..14 + total];
+    let mut s: u64 = 0;
+    for w in f[26..34].chunks(2) {
+        s += u16::from_be_bytes([w[0], w[1]]) as u64;
+    }
+    s += 6 + tcp.len() as u64;
+    for w in tcp.chunks(2) {
+        s += u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)]) as u64;
+    }
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    s == 0xffff
+}
+
+#[test]
+fn a_tap_container_talks_to_a_veth_container_with_segments_on_the_wire() {
+    let (d, br, tap, veth) = lab();
+    assert_eq!(kind(&tap, "eth1"), "tun", "the TAP container's eth1");
+    assert!(
+        tap.addresses().contains(&"eth1 10.61.0.1/24".to_string()),
+        "{:?}",
+        tap.addresses()
+    );
+    assert!(tap.wait_ping(ip("10.61.0.2"), FIRST));
+    // Watch what reaches the veth container while the TAP one sends.
+    let cap = Capture::start(&veth.name(), "eth1").unwrap();
+    if let Err(e) = tcp_transfer(&tap, &veth, ip("10.61.0.2"), 200_000_000) {
+        panic!(
+            "TAP to veth, 200 MB: {e}\n{}",
+            d.vsctl_ok(&["dump-ports", &br])
+        );
+    }
+    let frames = cap.stop();
+    let tcp: Vec<&Vec<u8>> = frames
+        .iter()
+        .filter(|f| f.len() > 34 && f[12..14] == [0x08, 0x00] && f[23] == 6)
+        .collect();
+    assert!(tcp.len() > 1000, "{} TCP frames seen", tcp.len());
+    for f in &tcp {
+        assert!(f.len() <= 1514, "a {}-byte frame reached the veth", f.len());
+        assert!(
+            tcp_checksum_ok(f),
+            "a TCP segment with a bad checksum reached the veth"
+        );
+    }
+    tcp_transfer(&veth, &tap, ip("10.61.0.1"), 200_000_000).expect("veth to TAP, 200 MB");
+    udp_echo(&tap, &veth, ip("10.61.0.2"), 50).expect("UDP");
+}
+
+#[test]
+fn two_tap_containers() {
+    let (d, br, tap, _veth) = lab();
+    let tap2 = Container::named();
+    d.vsctl_ok(&["attach", &br, &tap2.name(), "10.61.0.3/24", "--type", "tap"]);
+    assert!(tap.wait_ping(ip("10.61.0.3"), FIRST));
+    tcp_transfer(&tap, &tap2, ip("10.61.0.3"), 50_000_000).expect("TAP to TAP");
+}
+
+#[test]
+fn the_interface_survives_restarts_and_detach_removes_it() {
+    let (mut d, br, tap, veth) = lab();
+    assert!(tap.wait_ping(ip("10.61.0.2"), FIRST));
+    d.restart();
+    assert_eq!(kind(&tap, "eth1"), "tun", "eth1 went away with the daemon");
+    assert!(tap.addresses().contains(&"eth1 10.61.0.1/24".to_string()));
+    assert!(
+        tap.wait_ping(ip("10.61.0.2"), FIRST),
+        "no traffic after a restart"
+    );
+    d.kill9();
+    assert_eq!(
+        kind(&tap, "eth1"),
+        "tun",
+        "eth1 went away with a killed daemon"
+    );
+    d.restart();
+    assert!(
+        tap.wait_ping(ip("10.61.0.2"), FIRST),
+        "no traffic after kill -9 and a start"
+    );
+    tcp_transfer(&veth, &tap, ip("10.61.0.1"), 10_000_000).expect("TCP after restarts");
+    d.vsctl_ok(&["detach", &br, &tap.name()]);
+    let gone = wait_until(Duration::from_secs(5), || tap.link("eth1").is_none());
+    assert!(gone, "detach left the TAP device in the container");
+    let list = d.vsctl_ok(&["list-attachments", &br]);
+    assert!(!list.contains(&tap.name()), "{list}");
+}
+
+#[test]
+fn a_vanished_namespace_takes_its_port_away() {
+    let (d, br, mut tap, _veth) = lab();
+    let port = d.vsctl_ok(&["list-ports", &br]);
+    let before = port.lines().count();
+    tap.kill();
+    let gone = wait_until(Duration::from_secs(10), || {
+        d.vsctl_ok(&["list-ports", &br]).lines().count() == before - 1
+    });
+    assert!(gone, "the port of a deleted namespace stayed");
+}
+
+#[test]
+fn bad_type_is_refused() {
+    let d = Daemon::start();
+    let br = names::unique("br");
+    d.vsctl_ok(&["add-br", &br]);
+    let c = Container::named();
+    let out = d.vsctl(&[
+        "attach",
+        &br,
+        &c.name(),
+        "10.61.0.9/24",
+        "--type",
+        "macvlan",
+    ]);
+    assert!(
+        !out.success() && out.stderr.contains("not veth or tap"),
+        "{out}"
+    );
+    assert!(c.link("eth1").is_none());
+}
