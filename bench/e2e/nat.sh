@@ -55,11 +55,15 @@ kernel_router() {
     ip netns exec "$R" sysctl -qw net.ipv4.ip_forward=1
     ip netns exec "$R" nft -f - <<'NFT'
 table ip nat {
-    chain pre { type nat hook prerouting priority dstnat;
+    chain pre {
+        type nat hook prerouting priority dstnat;
         ip daddr 192.0.2.2 tcp dport 8080 dnat to 172.31.0.2:5201
-        ip daddr 192.0.2.2 tcp dport 8081 dnat to 172.31.0.2:5202 }
-    chain post { type nat hook postrouting priority srcnat;
-        ip saddr 172.31.0.0/24 oifname "up0" masquerade }
+        ip daddr 192.0.2.2 tcp dport 8081 dnat to 172.31.0.2:5202
+    }
+    chain post {
+        type nat hook postrouting priority srcnat;
+        ip saddr 172.31.0.0/24 oifname "up0" masquerade
+    }
 }
 NFT
 }

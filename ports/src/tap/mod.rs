@@ -11,6 +11,7 @@
 //! their own poll thread to receive, since the kernel spreads the frames it
 //! sends out of the device over all of them.
 
+mod coalesce;
 pub mod vnet;
 
 use crate::{netdev, OpenPort, PortError, PortStatus, RxQueue, TxQueue};
@@ -162,7 +163,7 @@ pub fn open_vnet(ifname: &str, netns: Option<&std::path::Path>) -> Result<OpenPo
     let fd = Arc::new(fd);
     Ok(OpenPort {
         rxqs: vec![Box::new(vnet::VnetRx::new(fd.clone(), status.mtu as usize))],
-        tx: Box::new(vnet::VnetTx { fd }),
+        tx: Box::new(vnet::VnetTx::new(fd)),
         status,
     })
 }

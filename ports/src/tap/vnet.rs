@@ -11,9 +11,13 @@
 //! cutting are finished later by the pipeline (`checksum::complete_partial`),
 //! as for veths.
 //!
-//! Transmit: every frame is written with an all-zero header (no GSO, no
-//! checksum work asked of the kernel: the switch's frames are complete).
+//! Transmit: consecutive segments of one TCP flow in a batch are joined
+//! back into a super-frame and written with a GSO header
+//! (`coalesce.rs`); every other frame is written with an all-zero header
+//! (no GSO, no checksum work asked of the kernel: the switch's frames are
+//! complete).
 
+use super::coalesce::Coalescer;
 use crate::{RxQueue, TxQueue};
 use pipeline::gso::Segmenter;
 use pipeline::Batch;
@@ -149,30 +153,65 @@ impl RxQueue for VnetRx {
     }
 }
 
-/// The transmit half: each frame behind an all-zero virtio-net header.
+/// The transmit half: consecutive TCP segments of one flow are joined into
+/// a super-frame ([`Coalescer`]) until `flush`; everything else is written
+/// at once behind an all-zero virtio-net header.
 pub struct VnetTx {
-    pub(super) fd: Arc<OwnedFd>,
+    fd: Arc<OwnedFd>,
+    joined: Coalescer,
+}
+
+impl VnetTx {
+    pub fn new(fd: Arc<OwnedFd>) -> VnetTx {
+        VnetTx {
+            fd,
+            joined: Coalescer::default(),
+        }
+    }
+
+    /// Writes what was joined so far.
+    fn write_joined(&mut self) -> bool {
+        if self.joined.is_empty() {
+            return true;
+        }
+        let out = self.joined.frame();
+        write_frame(&self.fd, &out.hdr, out.frame)
+    }
 }
 
 impl TxQueue for VnetTx {
     fn send(&mut self, frame: &[u8]) -> bool {
-        let hdr = [0u8; HDR_LEN];
-        let iov = [
-            libc::iovec {
-                iov_base: hdr.as_ptr() as *mut libc::c_void,
-                iov_len: HDR_LEN,
-            },
-            libc::iovec {
-                iov_base: frame.as_ptr() as *mut libc::c_void,
-                iov_len: frame.len(),
-            },
-        ];
-        // SAFETY: both buffers are valid for reads of their lengths for the
-        // duration of the call (writev does not write through them); the fd
-        // is kept open by `self.fd`.
-        let n = unsafe { libc::writev(self.fd.as_raw_fd(), iov.as_ptr(), 2) };
-        usize::try_from(n).is_ok_and(|n| n == HDR_LEN + frame.len())
+        if self.joined.push(frame) {
+            return true;
+        }
+        // Not a continuation: what was joined goes first, in order.
+        self.write_joined();
+        if self.joined.push(frame) {
+            return true;
+        }
+        write_frame(&self.fd, &[0; HDR_LEN], frame)
     }
 
-    fn flush(&mut self) {}
+    fn flush(&mut self) {
+        self.write_joined();
+    }
+}
+
+/// Writes one frame behind its virtio-net header.
+fn write_frame(fd: &OwnedFd, hdr: &[u8; HDR_LEN], frame: &[u8]) -> bool {
+    let iov = [
+        libc::iovec {
+            iov_base: hdr.as_ptr() as *mut libc::c_void,
+            iov_len: HDR_LEN,
+        },
+        libc::iovec {
+            iov_base: frame.as_ptr() as *mut libc::c_void,
+            iov_len: frame.len(),
+        },
+    ];
+    // SAFETY: both buffers are valid for reads of their lengths for the
+    // duration of the call (writev does not write through them); the fd is
+    // open for as long as `fd` is borrowed.
+    let n = unsafe { libc::writev(fd.as_raw_fd(), iov.as_ptr(), 2) };
+    usize::try_from(n).is_ok_and(|n| n == HDR_LEN + frame.len())
 }
