@@ -31,6 +31,12 @@ struct Args {
     /// sleeps, in microseconds. 0 sleeps at once.
     #[arg(long, default_value_t = 20_000)]
     pmd_spin: u64,
+    /// Spin the whole --pmd-spin after every frame, however light the
+    /// traffic (by default a thread that sees fewer than 2,000 batches a
+    /// second spins 200 microseconds and then sleeps until a queue
+    /// signals).
+    #[arg(long)]
+    pmd_spin_fixed: bool,
     /// Group of the control socket (a name or a number); the socket is
     /// mode 0660, so that group's members may use vswctl.
     #[arg(long, value_name = "NAME")]
@@ -113,6 +119,7 @@ fn run(args: Args) -> Result<(), String> {
     let idle = IdlePolicy {
         spin: Duration::from_micros(args.pmd_spin),
         sleep_max: Duration::from_micros(args.pmd_sleep_max),
+        adaptive: !args.pmd_spin_fixed,
     };
     let mut rt =
         Runtime::new(&cores, idle).map_err(|e| format!("cannot start poll threads: {e}"))?;

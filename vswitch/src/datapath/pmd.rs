@@ -29,17 +29,46 @@ use std::time::{Duration, Instant};
 /// How a poll thread idles.
 #[derive(Debug, Clone, Copy)]
 pub struct IdlePolicy {
-    /// Keep polling this long after the last frame before sleeping.
+    /// Keep polling this long after the last frame before sleeping, while
+    /// traffic is heavy.
     pub spin: Duration,
     /// Longest sleep (bounds the delay for queues without a wake fd).
     pub sleep_max: Duration,
+    /// Follow the load: while fewer than [`BUSY_BATCHES_PER_SEC`] batches
+    /// arrive, spin only [`LIGHT_SPIN`] after the last one (long enough for
+    /// the answer of a request/response exchange) and then sleep until a
+    /// queue signals, as NAPI and VPP's adaptive mode do. Off: always spin
+    /// `spin`.
+    pub adaptive: bool,
 }
+
+/// Below this many batches a second a poll thread counts as lightly
+/// loaded: a batch every 500 µs or more, against a wake-up that costs
+/// tens of microseconds.
+pub const BUSY_BATCHES_PER_SEC: u64 = 2_000;
+/// The spin after the last frame under light load.
+pub const LIGHT_SPIN: Duration = Duration::from_micros(200);
 
 impl Default for IdlePolicy {
     fn default() -> Self {
         IdlePolicy {
             spin: Duration::from_millis(20),
             sleep_max: Duration::from_millis(1),
+            adaptive: true,
+        }
+    }
+}
+
+impl IdlePolicy {
+    /// The spin for a thread that saw `batches` batches in the last
+    /// `window`.
+    fn spin_for(&self, batches: u64, window: Duration) -> Duration {
+        let busy =
+            batches as u128 * 1_000_000 >= BUSY_BATCHES_PER_SEC as u128 * window.as_micros().max(1);
+        if !self.adaptive || busy {
+            self.spin
+        } else {
+            self.spin.min(LIGHT_SPIN)
         }
     }
 }
@@ -300,6 +329,9 @@ struct Rxq {
     kernel_drops: u64,
 }
 
+/// How long the load is measured over before the spin is chosen again.
+const LOAD_WINDOW: Duration = Duration::from_millis(100);
+
 /// How often a queue whose `recv` is a system call is polled while idle
 /// (a power of two).
 const SYSCALL_POLL_EVERY: u32 = 16;
@@ -351,6 +383,10 @@ impl Worker {
         let mut sleep_timeout = self.idle.sleep_max;
         let mut iteration: u32 = 0;
         let mut woke = true;
+        // The load of the last 100 ms decides how long to spin.
+        let mut spin = self.idle.spin_for(0, LOAD_WINDOW);
+        let mut window_batches = 0u64;
+        let mut window_start = now;
 
         loop {
             while let Ok(cmd) = self.commands.try_recv() {
@@ -414,6 +450,7 @@ impl Worker {
                     batch.clear();
                     got += n;
                     local.batches += 1;
+                    window_batches += 1;
                 }
             }
             let kicked = fwd.has_pending();
@@ -430,7 +467,7 @@ impl Worker {
                 }
             } else {
                 local.idle_cycles += spent;
-                if start.duration_since(last_rx) > self.idle.spin {
+                if start.duration_since(last_rx) > spin {
                     if pollfds_stale {
                         sleep_timeout = self.build_pollfds(&rxqs, &mut pollfds);
                         pollfds_stale = false;
@@ -441,6 +478,18 @@ impl Worker {
                     woke = true;
                     local.sleeps += 1;
                     local.idle_cycles += cycles::now().wrapping_sub(slept);
+                }
+            }
+            let window = start.duration_since(window_start);
+            if window >= LOAD_WINDOW
+                || spin != self.idle.spin && window_batches * 10 >= BUSY_BATCHES_PER_SEC
+            {
+                // A new reading every 100 ms; a burst switches to the long
+                // spin at once.
+                spin = self.idle.spin_for(window_batches, window.max(LOAD_WINDOW));
+                if window >= LOAD_WINDOW {
+                    window_batches = 0;
+                    window_start = start;
                 }
             }
             if start.duration_since(last_publish) > Duration::from_millis(100) {
@@ -524,5 +573,33 @@ impl Worker {
                 )
             };
         }
+    }
+}
+
+#[cfg(test)]
+mod idle_tests {
+    use super::*;
+
+    #[test]
+    fn light_traffic_spins_briefly_heavy_traffic_spins_long() {
+        let p = IdlePolicy::default();
+        let w = LOAD_WINDOW;
+        // 100 pings a second: 10 batches a window (and their answers).
+        assert_eq!(p.spin_for(20, w), LIGHT_SPIN);
+        assert_eq!(p.spin_for(0, w), LIGHT_SPIN);
+        // A stream: batches back to back.
+        assert_eq!(p.spin_for(BUSY_BATCHES_PER_SEC / 10, w), p.spin);
+        assert_eq!(p.spin_for(100_000, w), p.spin);
+        let fixed = IdlePolicy {
+            adaptive: false,
+            ..p
+        };
+        assert_eq!(fixed.spin_for(0, w), fixed.spin);
+        // A spin shorter than the light one is kept.
+        let short = IdlePolicy {
+            spin: Duration::from_micros(50),
+            ..p
+        };
+        assert_eq!(short.spin_for(0, w), Duration::from_micros(50));
     }
 }
