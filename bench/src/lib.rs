@@ -87,6 +87,7 @@ impl Setup {
                 name: "bench".into(),
                 ports: (1..=ports as PortNo).collect(),
                 macs: macs_arc.clone(),
+                mirrors: Vec::new(),
             }],
             router: None,
         };

@@ -160,6 +160,7 @@ impl NatSetup {
                 name: "bench".into(),
                 ports: (1..=PORTS).collect(),
                 macs: macs.clone(),
+                mirrors: Vec::new(),
             }],
             router: Some(router.clone()),
         };

@@ -11,7 +11,6 @@
 //!   to the local ports.
 
 use pipeline::mac_table::Dest;
-use pipeline::stage::Chain;
 use pipeline::tunnel::{Encap, EncapRemote, RemoteCounters, VxlanDecap};
 use pipeline::vlan::VlanPort;
 use pipeline::vxlan::OuterV4;
@@ -91,6 +90,7 @@ impl TunnelSetup {
                 name: "bench".into(),
                 ports: (1..=TUNNEL).collect(),
                 macs: macs_arc.clone(),
+                mirrors: Vec::new(),
             }],
             router: None,
         };
@@ -119,14 +119,8 @@ impl TunnelSetup {
         }
         let mut decap = VxlanDecap::new();
         decap.add(VNI, REMOTE, TUNNEL, counters);
-        snap.ports.push(Some(PortRef {
-            dp: dp(ENDPOINT),
-            bridge: None,
-            vlan,
-            ingress: Chain::new(vec![Arc::new(decap)]),
-            encap: None,
-            routed: false,
-        }));
+        snap.ports
+            .push(Some(PortRef::endpoint(dp(ENDPOINT), vlan, Arc::new(decap))));
 
         let mut rng = crate::Rng(0x9e37_79b9_7f4a_7c15);
         let pick = |rng: &mut crate::Rng, odd: bool| {

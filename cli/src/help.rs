@@ -185,6 +185,45 @@ pub const GROUPS: &[Group] = &[
         ],
     },
     Group {
+        title: "Lab tools",
+        commands: &[
+            cmd(
+                "capture",
+                "PORT[,PORT...] [-w FILE|-] [--count N] [--duration S] [--direction in|out|both] \
+             [--snaplen N] [--drops]",
+                "record a port's frames as pcapng",
+                "Frames as they are on each port's wire (tagged on a trunk), one pcapng interface \
+             per port, with direction flags and nanosecond timestamps. -w - (the default) \
+             writes to standard output: vswctl capture p1 | tcpdump -nr -. --drops adds the \
+             frames the pipeline dropped on those ports, the reason as a packet comment. \
+             A slow reader loses frames, never the switch: the drops are counted and \
+             reported at the end. Ctrl-C ends the capture and leaves a valid file.",
+            ),
+            cmd(
+                "add-mirror",
+                "BRIDGE NAME [select-src=PORT,...] [select-dst=PORT,...] [select-vlan=VID,...] \
+                 [select-all] output=PORT|output-vlan=VID",
+                "copy selected frames to a port",
+                "OVS mirror semantics: frames received on a select-src port, sent to a \
+                 select-dst port, in a selected VLAN, or all, are copied once to the output \
+                 port (tagged with their VLAN, as on a trunk) or flooded into output-vlan \
+                 (RSPAN). The output port receives copies only and forwards nothing of its own.",
+            ),
+            cmd(
+                "del-mirror",
+                "BRIDGE NAME",
+                "remove a mirror",
+                "Its output port forwards again.",
+            ),
+            cmd(
+                "list-mirrors",
+                "[BRIDGE]",
+                "mirrors and their counters",
+                "Each mirror's selection, output and the copies it sent.",
+            ),
+        ],
+    },
+    Group {
         title: "MAC table commands",
         commands: &[
             cmd(

@@ -9,6 +9,7 @@
 //! commands joined with `--`) does not fit a subcommand parser.
 
 mod args;
+mod capture;
 mod help;
 mod ovs_compat;
 
@@ -40,6 +41,9 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if inv.commands.len() == 1 && inv.commands[0].args[0] == "capture" {
+        return capture::main(&inv.rundir, &inv.commands[0].args[1..]);
+    }
     let sock = inv.rundir.join("vswitchd.sock");
     let request = json!({ "commands": inv.commands });
     let response = match call(&sock, &request, inv.timeout) {

@@ -98,6 +98,10 @@ drop_reasons! {
     /// Held until the next hop's MAC is known, then sent (counted here
     /// once; a hold that times out is counted by the router).
     ArpWait = "arp-wait", false;
+    /// Crossed too many patch ports in one go (a ring of patch ports).
+    PatchLoop = "patch-loop", false;
+    /// Received on a mirror output port, which forwards nothing of its own.
+    MirrorOutput = "mirror-output", false;
     /// The output port's transmit ring was full.
     TxFull = "tx-full", true;
     /// Larger than the output port (or its tunnel's underlay) can carry.

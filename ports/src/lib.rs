@@ -17,6 +17,7 @@
 
 pub mod afpacket;
 pub mod afxdp;
+pub mod impair;
 pub mod memory;
 pub mod netdev;
 pub mod netns;

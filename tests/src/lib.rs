@@ -27,6 +27,7 @@ pub mod names;
 pub mod nat;
 pub mod netns;
 pub mod overlay;
+pub mod pcapng;
 pub mod poll;
 pub mod traffic;
 pub mod veth;

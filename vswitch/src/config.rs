@@ -78,9 +78,33 @@ pub struct Bridge {
     /// Ports published to containers of this bridge.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub published: Vec<Published>,
+    /// Port mirrors (`add-mirror`), by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub mirrors: BTreeMap<String, Mirror>,
     /// Port number of the bridge's internal port (stable across restarts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ofport: Option<u16>,
+}
+
+/// A mirror, with OVS's Mirror columns: which frames (received on the
+/// `select_src_port`s, sent to the `select_dst_port`s, in the
+/// `select_vlan`s, or all) are copied to `output_port`, or flooded into
+/// `output_vlan` (RSPAN).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mirror {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub select_src_port: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub select_dst_port: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub select_vlan: Vec<u16>,
+    #[serde(default)]
+    pub select_all: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_port: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_vlan: Option<u16>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,7 +134,7 @@ pub struct Port {
 }
 
 pub const PORT_TYPES: &[&str] = &[
-    "", "system", "afxdp", "afpacket", "tap", "internal", "vxlan",
+    "", "system", "afxdp", "afpacket", "tap", "internal", "vxlan", "patch",
 ];
 
 /// The bridge settings the datapath uses, parsed from `other_config`.

@@ -9,12 +9,14 @@
 //! - [`nat`]: gateways, the uplink, published ports and conntrack settings.
 
 pub mod attach;
+pub mod capture;
 pub mod commands;
 pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod datapath;
 pub mod db;
+pub mod mirror;
 pub mod nat;
 pub mod runtime;
 pub mod tunnel;

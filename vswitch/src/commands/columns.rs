@@ -256,6 +256,11 @@ pub fn check_option(key: &str, value: &str) -> Result<(), String> {
         "netns" if value.starts_with('/') => Ok(()),
         "netns" => Err(format!("options:netns \"{value}\" is not an absolute path")),
         "ifname" => ports::netdev::check_ifname(value).map_err(|e| format!("options:ifname: {e}")),
+        // Link impairment: each value alone (the options together are
+        // checked with the whole port, `config::validate`).
+        k if ports::impair::Impairment::KEYS.contains(&k) => check_impairment(k, value),
+        // A patch port's other end.
+        "peer" => ports::netdev::check_ifname(value).map_err(|e| format!("options:peer: {e}")),
         "xdp-mode" => {
             if ["best-effort", "native", "generic", ""].contains(&value) {
                 Ok(())
@@ -266,10 +271,24 @@ pub fn check_option(key: &str, value: &str) -> Result<(), String> {
             }
         }
         _ => Err(format!(
-            "unknown interface option \"{key}\" (known: xdp-mode, netns, ifname, {})",
-            crate::tunnel::OPTIONS.join(", ")
+            "unknown interface option \"{key}\" (known: xdp-mode, netns, ifname, peer, {}, {})",
+            crate::tunnel::OPTIONS.join(", "),
+            ports::impair::Impairment::KEYS.join(", ")
         )),
     }
+}
+
+/// One impairment option's value, read as it would be with the options
+/// it depends on (jitter needs a delay, burst a rate) present.
+fn check_impairment(key: &str, value: &str) -> Result<(), String> {
+    let mut o = Map::new();
+    o.insert(key.to_string(), value.to_string());
+    match key {
+        "jitter" => o.insert("delay".into(), "1h".into()),
+        "burst" => o.insert("rate".into(), "1gbit".into()),
+        _ => None,
+    };
+    ports::impair::Impairment::from_options(&o).map(|_| ())
 }
 
 /// Applies a Bridge column to `br`.

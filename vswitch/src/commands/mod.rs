@@ -170,6 +170,8 @@ pub fn execute(req: &Request, cfg: &Config, rt: &Runtime) -> Outcome {
     // share a VNI, a UDP port something else has).
     if failed.is_none() && !txn.cfg.same_as(cfg) {
         failed = crate::tunnel::validate(&txn.cfg)
+            .and_then(|()| crate::config::validate::check_lab_ports(&txn.cfg))
+            .and_then(|()| crate::mirror::validate(&txn.cfg))
             .and_then(|()| crate::nat::validate(&txn.cfg))
             .and_then(|()| rt.check_tunnel_ports(cfg, &txn.cfg))
             .err()
@@ -375,6 +377,7 @@ impl Txn<'_> {
             // --- container attachment: vswitch/src/attach/ ---
             "attach" | "detach" | "list-attachments" => crate::attach::run(self, name, args, c),
             // --- end of container attachment ---
+            "add-mirror" | "del-mirror" | "list-mirrors" => crate::mirror::run(self, name, args, c),
             "add-uplink" | "del-uplink" | "publish" | "unpublish" | "list-published"
             | "conntrack/show" | "conntrack/flush" | "conntrack/stats" => {
                 crate::nat::commands::run(self, name, args, c)
@@ -542,6 +545,7 @@ impl Txn<'_> {
             (Some(o), _) => {
                 if let Some(b) = self.cfg.bridges.get_mut(&o) {
                     b.ports.remove(port);
+                    crate::mirror::forget_port(b, port);
                 }
                 Ok(none())
             }

@@ -161,7 +161,42 @@ pub fn validate(cfg: &Config) -> Result<(), String> {
         once(&u.port, u.ofport, "uplink")?;
     }
     crate::tunnel::validate(cfg)?;
+    check_lab_ports(cfg)?;
+    crate::mirror::validate(cfg)?;
     crate::nat::validate(cfg)
+}
+
+/// Patch ports (each names a peer other than itself, and only patch ports
+/// have a peer) and link impairment (the options together make sense; a
+/// patch port has no link to impair).
+pub fn check_lab_ports(cfg: &Config) -> Result<(), String> {
+    for b in cfg.bridges.values() {
+        for (name, p) in &b.ports {
+            let impaired = ports::impair::Impairment::from_options(&p.options)
+                .map_err(|e| format!("port {name}: {e}"))?;
+            if impaired.is_some() && p.kind == crate::runtime::PATCH_KIND {
+                return Err(format!(
+                    "port {name}: a patch port has no link to impair (set the options on a port with a device)"
+                ));
+            }
+            let peer = p.options.get("peer").filter(|v| !v.is_empty());
+            match (p.kind == crate::runtime::PATCH_KIND, peer) {
+                (true, None) => {
+                    return Err(format!("port {name}: a patch port needs options:peer"))
+                }
+                (true, Some(peer)) if peer == name => {
+                    return Err(format!("port {name}: a patch port cannot be its own peer"))
+                }
+                (false, Some(_)) => {
+                    return Err(format!(
+                        "port {name}: options:peer applies to patch ports only (set type=patch)"
+                    ))
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Checks one port's columns; `at` is its path in the file.

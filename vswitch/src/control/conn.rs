@@ -89,6 +89,18 @@ impl Conn {
         }
     }
 
+    /// The connection as a blocking standard socket, and the output not
+    /// yet written to it (for a thread that takes the client over).
+    pub fn into_parts(self) -> (std::os::unix::net::UnixStream, Vec<u8>) {
+        use std::os::fd::{FromRawFd, IntoRawFd};
+        let unsent = self.outbuf[self.sent..].to_vec();
+        let fd = self.stream.into_raw_fd();
+        // SAFETY: `fd` was just released by the mio socket, so the new
+        // socket is its only owner.
+        let stream = unsafe { std::os::unix::net::UnixStream::from_raw_fd(fd) };
+        (stream, unsent)
+    }
+
     pub fn stream_mut(&mut self) -> &mut UnixStream {
         &mut self.stream
     }

@@ -11,6 +11,7 @@
 //! deadline has passed is refused before it runs ([`request`]). At most
 //! [`MAX_CONNS`] clients are connected; the next is told so and closed.
 
+mod capture;
 mod conn;
 mod request;
 
@@ -105,6 +106,7 @@ impl Control {
                 }
             }
             self.serve_round();
+            self.rt.reap_captures();
             if last_tick.elapsed() >= Duration::from_secs(1) {
                 last_tick = Instant::now();
                 if let Err(e) = self.rt.check_pmds() {
@@ -184,7 +186,14 @@ impl Control {
                 continue;
             };
             let resp = match next {
-                Ok(line) => self.handle(&line),
+                Ok(line) => match capture::parse(&line) {
+                    Some(req) => match self.start_capture(token, req) {
+                        // The connection is the capture thread's now.
+                        Ok(()) => continue,
+                        Err(resp) => resp,
+                    },
+                    None => self.handle(&line),
+                },
                 Err(conn::TooLong) => request::too_long(),
             };
             if let Some(conn) = self.conns.get_mut(&token) {
@@ -220,6 +229,29 @@ impl Control {
             }
             let _ = self.poll.registry().deregister(conn.stream_mut());
         }
+    }
+
+    /// Starts a capture and hands the client's connection to its thread.
+    fn start_capture(
+        &mut self,
+        token: Token,
+        req: Result<capture::CaptureRequest, Response>,
+    ) -> Result<(), Response> {
+        let req = req?;
+        let (filter, duration) = capture::check(&req, |p| self.rt.has_port(p))?;
+        let Some(mut conn) = self.conns.remove(&token) else {
+            return Ok(());
+        };
+        let _ = self.poll.registry().deregister(conn.stream_mut());
+        let (stream, mut first) = conn.into_parts();
+        let (tap, rx) = self.rt.add_capture(req.ports, filter);
+        first.extend_from_slice(&response_line(&capture::accepted(&tap)));
+        log::info!("capture {}: started on {}", tap.id, tap.ports.join(","));
+        if let Err(e) = crate::capture::session::spawn(tap.clone(), rx, stream, first, duration) {
+            log::warn!("capture {}: cannot start its thread: {e}", tap.id);
+            tap.stop();
+        }
+        Ok(())
     }
 
     fn handle(&mut self, line: &[u8]) -> Response {

@@ -9,7 +9,8 @@
 //! unicast frame is finished after its one output, so a tag is pushed into
 //! its headroom and the buffer itself may be sent (zero-copy AF_XDP).
 
-use super::{cycles, PortRef, Snapshot};
+use super::{cycles, patch, Hooks, PortRef, Snapshot};
+use crate::capture::PortTaps;
 use pipeline::stage::Ctx;
 use pipeline::tunnel::Encap;
 use pipeline::vlan::{self, Egress};
@@ -47,7 +48,10 @@ impl Group {
 }
 
 /// Merges two ascending index lists, marking the second list's entries.
-fn in_batch_order<'a>(a: &'a [u8], b: &'a [u8]) -> impl Iterator<Item = (u8, bool)> + 'a {
+pub(super) fn in_batch_order<'a>(
+    a: &'a [u8],
+    b: &'a [u8],
+) -> impl Iterator<Item = (u8, bool)> + 'a {
     let (mut i, mut j) = (0, 0);
     std::iter::from_fn(move || match (a.get(i), b.get(j)) {
         (Some(&x), Some(&y)) if x < y => {
@@ -98,6 +102,8 @@ pub struct Forwarder {
     /// A tagged inner frame for a tunnel, made contiguous.
     scratch: Box<[u8; ports::GATHER_MAX]>,
     reply: Box<Reply>,
+    /// Frames that left by patch ports, to enter their peers.
+    patch: patch::PatchQueue,
 }
 
 impl Default for Forwarder {
@@ -124,6 +130,7 @@ impl Forwarder {
                 len: 0,
                 buf: [0; REPLY_MAX],
             }),
+            patch: patch::PatchQueue::default(),
         }
     }
 
@@ -138,12 +145,40 @@ impl Forwarder {
         let Some(port) = snap.port(in_port) else {
             return;
         };
+        self.run_batch(snap, port, batch, n, now_ms);
+        if self.patch.has_work() {
+            self.cross_patches(snap, now_ms);
+        }
+        if self.reply.port.is_some() {
+            self.send_reply(snap);
+        }
+        if let Some(r) = snap.router.as_deref().filter(|r| r.state.has_outbox()) {
+            super::outbox::drain(snap, r);
+        }
+    }
+
+    /// Runs the first `n` packets of `batch`, received on `port`, through
+    /// its chain and on to their outputs.
+    #[inline]
+    fn run_batch(
+        &mut self,
+        snap: &Snapshot,
+        port: &PortRef,
+        batch: &mut Batch,
+        n: usize,
+        now_ms: u64,
+    ) {
         let mut bytes = 0;
         for p in batch.packets_mut() {
-            p.meta.in_port = in_port;
+            p.meta.in_port = port.port_no;
             bytes += p.len();
         }
         port.stats.add_rx(n as u64, bytes as u64);
+        if let Some(t) = port.hooks.as_deref().and_then(Hooks::taps) {
+            for p in &batch.packets()[..n] {
+                t.rx(p.data());
+            }
+        }
         let cx = Ctx { now_ms };
         self.verdicts[..n].fill(Verdict::Continue);
         port.ingress
@@ -153,12 +188,25 @@ impl Forwarder {
         } else {
             self.reenter(snap, port, batch, &cx);
         }
-        if self.reply.port.is_some() {
-            self.send_reply(snap);
+    }
+
+    /// Forwards the frames that left by patch ports as received on their
+    /// peers, hop after hop, until none is left or a loop of patch ports
+    /// has gone [`patch::MAX_HOPS`] deep.
+    fn cross_patches(&mut self, snap: &Snapshot, now_ms: u64) {
+        while let Some((peer, mut b, hops)) = self.patch.pop() {
+            let n = b.len();
+            match snap.port(peer) {
+                Some(p) if hops <= patch::MAX_HOPS => {
+                    self.patch.hops = hops;
+                    self.run_batch(snap, p, &mut b, n, now_ms);
+                }
+                Some(p) => p.stats.add_drop(DropReason::PatchLoop, n as u64),
+                None => {}
+            }
+            self.patch.recycle(b);
         }
-        if let Some(r) = snap.router.as_deref().filter(|r| r.state.has_outbox()) {
-            super::outbox::drain(snap, r);
-        }
+        self.patch.hops = 0;
     }
 
     /// Runs each run of packets that re-enter on one port through that
@@ -187,6 +235,11 @@ impl Forwarder {
             let pkts = &mut batch.packets_mut()[run.clone()];
             let bytes: usize = pkts.iter().map(|p| p.len()).sum();
             target.stats.add_rx(run.len() as u64, bytes as u64);
+            if let Some(t) = target.hooks.as_deref().and_then(Hooks::taps) {
+                for p in pkts.iter() {
+                    t.rx(p.data());
+                }
+            }
             self.verdicts[run.clone()].fill(Verdict::Continue);
             target
                 .ingress
@@ -198,8 +251,21 @@ impl Forwarder {
     /// Sends the packets of `run`, all received on `port`, where their
     /// verdicts say.
     fn finish(&mut self, snap: &Snapshot, port: &PortRef, batch: &mut Batch, run: Range<usize>) {
-        self.group(port, run);
+        self.group(port, run.clone());
+        if let Some(t) = port.hooks.as_deref().and_then(Hooks::taps) {
+            tap_drops(t, batch, &self.verdicts[run.clone()], run.start);
+        }
         let bridge = port.bridge.and_then(|b| snap.bridges.get(b));
+        if let Some(b) = bridge.filter(|b| !b.mirrors.is_empty()) {
+            super::mirror::copy_selected(
+                snap,
+                &b.mirrors,
+                &b.ports,
+                port,
+                &batch.packets()[run.clone()],
+                &self.verdicts[run],
+            );
+        }
         let in_port = port.port_no;
         let flooding = self.flood.len > 0 && bridge.is_some();
         if self.flood.len > 0 && bridge.is_none() {
@@ -288,6 +354,15 @@ impl Forwarder {
     /// port's encapsulation. Flood packets go to other ports too and are
     /// not changed; unicast packets are finished after this call.
     fn output(&mut self, out: &PortRef, batch: &mut Batch, uni: &[u8], flood: &[u8]) {
+        if let Some(h) = &out.hooks {
+            if let Some(peer) = h.patch_peer {
+                self.patch.take(out, peer, batch, uni, flood);
+                return;
+            }
+            if let Some(t) = h.taps() {
+                tap_out(t, out, batch, uni, flood);
+            }
+        }
         let mut c = TxCount::default();
         let pkts = batch.packets_mut();
         let mut tx = out.tx.lock().unwrap_or_else(PoisonError::into_inner);
@@ -490,4 +565,40 @@ fn encapsulate(
         c.count(ok, inner.len());
     }
     false
+}
+
+/// Shows a capture the frames `uni` and `flood` of `batch` as they leave
+/// by `out`: with the tag the port gives them (a tunnel port's capture
+/// shows the inner frame).
+#[inline(never)]
+fn tap_out(t: &PortTaps, out: &PortRef, batch: &Batch, uni: &[u8], flood: &[u8]) {
+    for (i, _) in in_batch_order(uni, flood) {
+        let Some(pkt) = batch.packets().get(i as usize) else {
+            continue;
+        };
+        let f = pkt.data();
+        match out.vlan.egress(pkt.meta.vlan, pkt.meta.tpid) {
+            Egress::No => {}
+            Egress::Untagged => t.tx(&[f]),
+            Egress::Tagged(tpid) => {
+                let tag = vlan::tag_bytes(pkt, tpid);
+                let at = TAG_OFFSET.min(f.len());
+                t.tx(&[&f[..at], &tag, &f[at..]]);
+            }
+        }
+    }
+}
+
+/// Shows a capture that wants them the frames of a run the pipeline
+/// dropped (`verdicts` of the packets from `first` on).
+#[inline(never)]
+fn tap_drops(t: &PortTaps, batch: &Batch, verdicts: &[Verdict], first: usize) {
+    if !t.wants_drops() {
+        return;
+    }
+    for (i, v) in verdicts.iter().enumerate() {
+        if let (Verdict::Drop(r), Some(p)) = (v, batch.packets().get(first + i)) {
+            t.drop(p.data(), *r);
+        }
+    }
 }

@@ -5,10 +5,13 @@
 
 pub mod cycles;
 pub mod forward;
+pub mod mirror;
 pub mod outbox;
+pub mod patch;
 pub mod pmd;
 pub mod stats;
 
+use crate::capture::PortTaps;
 use pipeline::l2::L2Switch;
 use pipeline::router::{GatewayStage, Router, UplinkStage};
 use pipeline::stage::{Chain, Stage};
@@ -37,6 +40,8 @@ pub struct DpBridge {
     /// Every port of the bridge that can transmit (flood list).
     pub ports: Vec<PortNo>,
     pub macs: Arc<Mutex<MacTable>>,
+    /// Port mirrors (usually none).
+    pub mirrors: Vec<mirror::MirrorRt>,
 }
 
 /// A port as one snapshot places it: in which bridge (by index; none for
@@ -55,6 +60,31 @@ pub struct PortRef {
     /// A routed port (the uplink): in no bridge, its packets leave by the
     /// ports its chain names.
     pub routed: bool,
+    /// Captures and patch peer: `None` for an ordinary port, so the
+    /// forwarder pays one branch per batch and output for the lab tools.
+    pub hooks: Option<Arc<Hooks>>,
+}
+
+/// What a port rarely has, kept behind one pointer.
+#[derive(Default)]
+pub struct Hooks {
+    /// The captures watching this port.
+    pub taps: Option<PortTaps>,
+    /// For a patch port: the port of the other bridge that its frames
+    /// enter, in the same poll iteration.
+    pub patch_peer: Option<PortNo>,
+}
+
+impl Hooks {
+    /// `None` when there is nothing to hook.
+    pub fn new(taps: Option<PortTaps>, patch_peer: Option<PortNo>) -> Option<Arc<Hooks>> {
+        (taps.is_some() || patch_peer.is_some()).then(|| Arc::new(Hooks { taps, patch_peer }))
+    }
+
+    #[inline]
+    pub fn taps(&self) -> Option<&PortTaps> {
+        self.taps.as_ref()
+    }
 }
 
 impl PortRef {
@@ -80,6 +110,7 @@ impl PortRef {
             ingress,
             encap: None,
             routed: false,
+            hooks: None,
         }
     }
 
@@ -122,6 +153,21 @@ impl PortRef {
             })]),
             encap: None,
             routed: true,
+            hooks: None,
+        }
+    }
+
+    /// A VXLAN endpoint: in no bridge, its frames re-enter on the tunnel
+    /// ports `decap` names.
+    pub fn endpoint(dp: Arc<DpPort>, vlan: Arc<VlanPort>, decap: Arc<dyn Stage>) -> PortRef {
+        PortRef {
+            dp,
+            bridge: None,
+            vlan,
+            ingress: Chain::new(vec![decap]),
+            encap: None,
+            routed: false,
+            hooks: None,
         }
     }
 

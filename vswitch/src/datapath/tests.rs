@@ -24,6 +24,7 @@ fn rig(vlans: Vec<VlanPort>) -> Rig {
             name: "b".into(),
             ports: (1..=vlans.len() as PortNo).collect(),
             macs,
+            mirrors: Vec::new(),
         }],
         router: None,
     };

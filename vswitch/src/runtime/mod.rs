@@ -12,16 +12,21 @@ mod tunnels;
 pub use nat::ConnView;
 pub use tunnels::{EndpointView, RemoteView, TunnelView};
 
+use crate::capture::{Filter, PortTaps, Record, Tap};
+use crate::config::Mirror;
 use crate::config::{BridgeSettings, Config};
+use crate::datapath::mirror::{MirrorCounters, MirrorOut, MirrorOutputIngress, MirrorRt};
 use crate::datapath::pmd::{Clock, Command, IdlePolicy, Pmd, PmdReport};
 use crate::datapath::stats::{PortCounters, PortStats};
-use crate::datapath::{DpBridge, DpPort, PortRef, Snapshot};
+use crate::datapath::{DpBridge, DpPort, Hooks, PortRef, Snapshot};
 use crate::tunnel::{self, VxlanSpec};
+use crossbeam_channel::Receiver;
 use pipeline::mac_table::{Dest, FdbEntry};
 use pipeline::stage::Chain;
 use pipeline::vlan::{VlanMode, VlanPort};
 use pipeline::{MacTable, PortNo};
 use ports::afxdp::UmemPool;
+use ports::impair::{ImpairHandle, ImpairedTx, Impairment};
 use ports::{OpenPort, PortError, PortStatus};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -36,6 +41,9 @@ struct BridgeRt {
     /// The ports' own MAC limits (`other_config:mac-limit`) last given to
     /// `macs`.
     port_limits: Vec<(PortNo, usize)>,
+    /// Port mirrors as configured, and the counters of each (kept across
+    /// snapshots).
+    mirrors: BTreeMap<String, (Mirror, Arc<MirrorCounters>)>,
 }
 
 /// How a port is opened; a change in any of these reopens it.
@@ -51,6 +59,8 @@ struct OpenSpec {
     /// For an attached TAP port: the namespace file and the name of its
     /// device inside.
     tap_in: Option<(String, String)>,
+    /// For a patch port: its peer's name.
+    peer: Option<String>,
 }
 
 enum PortState {
@@ -73,6 +83,11 @@ struct PortRt {
     tunnel: Option<TunnelRt>,
     state: PortState,
     stats: Arc<PortStats>,
+    /// Egress impairment (`options:delay=...`): the settings its
+    /// transmit wrapper reads. `None` until a port is first impaired; the
+    /// wrapper then stays, passing frames straight through when the
+    /// options are removed.
+    impair: Option<Arc<ImpairHandle>>,
 }
 
 /// What `show` reports about a port at run time.
@@ -101,6 +116,9 @@ pub struct Runtime {
     /// The snapshot the poll threads run (for the control thread's own
     /// sends: repeated ARP questions).
     last_snap: Option<Arc<Snapshot>>,
+    /// Running captures (`vswctl capture`).
+    captures: Vec<Arc<Tap>>,
+    next_capture: u64,
 }
 
 impl Runtime {
@@ -120,6 +138,8 @@ impl Runtime {
             owner: String::from("vswitch"),
             nat: nat::NatRt::new(),
             last_snap: None,
+            captures: Vec::new(),
+            next_capture: 1,
         })
     }
 
@@ -160,7 +180,16 @@ impl Runtime {
                     ))),
                     settings,
                     port_limits: Vec::new(),
+                    mirrors: BTreeMap::new(),
                 });
+            rt.mirrors.retain(|m, _| br.mirrors.contains_key(m));
+            for (m, cfg_m) in &br.mirrors {
+                let e = rt
+                    .mirrors
+                    .entry(m.clone())
+                    .or_insert_with(|| (cfg_m.clone(), Arc::default()));
+                e.0 = cfg_m.clone();
+            }
             if rt.settings != settings {
                 lock(&rt.macs).set_limits(settings.mac_table_size, settings.mac_aging_secs);
                 rt.settings = settings;
@@ -196,13 +225,39 @@ impl Runtime {
                         tunnel: vxlan.map(|s| TunnelRt::new(s, None)),
                         state,
                         stats,
+                        impair: None,
                     },
                 );
                 self.try_open(&name);
             }
         }
         self.apply_port_mac_limits(cfg);
+        self.apply_impairments(cfg);
         self.publish();
+    }
+
+    /// Gives each port the egress impairment its options ask for, at
+    /// once: a port impaired for the first time gets its transmit half
+    /// wrapped; one already wrapped just gets the new settings.
+    fn apply_impairments(&mut self, cfg: &Config) {
+        for (name, p) in self.ports.iter_mut() {
+            let wanted = cfg
+                .bridges
+                .values()
+                .find_map(|b| b.ports.get(name))
+                .and_then(|port| Impairment::from_options(&port.options).ok().flatten());
+            match (&p.impair, wanted) {
+                (Some(h), w) => h.set(w.unwrap_or_default()),
+                (None, None) => {}
+                (None, Some(w)) => {
+                    let h = ImpairHandle::new(w);
+                    if let PortState::Open { dp, .. } = &p.state {
+                        wrap_impaired(dp, &h);
+                    }
+                    p.impair = Some(h);
+                }
+            }
+        }
     }
 
     /// Gives each bridge's table its ports' own MAC limits, when they
@@ -308,6 +363,35 @@ impl Runtime {
             lock(&b.macs).age(now);
         }
         self.nat_tick();
+    }
+
+    /// True for a port the configuration has (open or not).
+    pub fn has_port(&self, name: &str) -> bool {
+        self.ports.contains_key(name)
+    }
+
+    /// Starts a capture on `ports`: from the next snapshot on, their
+    /// frames are copied to the returned queue.
+    pub fn add_capture(
+        &mut self,
+        ports: Vec<String>,
+        filter: Filter,
+    ) -> (Arc<Tap>, Receiver<Record>) {
+        let id = self.next_capture;
+        self.next_capture += 1;
+        let (tap, rx) = Tap::new(id, ports, filter);
+        self.captures.push(tap.clone());
+        self.publish();
+        (tap, rx)
+    }
+
+    /// Takes the captures that ended out of the datapath.
+    pub fn reap_captures(&mut self) {
+        let before = self.captures.len();
+        self.captures.retain(|t| t.is_active());
+        if self.captures.len() != before {
+            self.publish();
+        }
     }
 
     pub fn port_view(&self, name: &str) -> PortView {
@@ -473,7 +557,14 @@ impl Runtime {
         };
         match result {
             Ok(open) => {
-                let OpenPort { rxqs, tx, status } = open;
+                let OpenPort {
+                    rxqs,
+                    mut tx,
+                    status,
+                } = open;
+                if let Some(h) = &p.impair {
+                    tx = Box::new(ImpairedTx::new(tx, h.clone()));
+                }
                 let dp = Arc::new(DpPort {
                     name: name.to_string(),
                     port_no,
@@ -538,6 +629,7 @@ impl Runtime {
                     name: n.to_string(),
                     ports: Vec::new(),
                     macs: self.bridges[*n].macs.clone(),
+                    mirrors: self.mirrors_of(n),
                 })
                 .collect(),
             router: router.clone(),
@@ -548,33 +640,54 @@ impl Runtime {
             };
             let port = if p.spec.kind == tunnel::ENDPOINT_KIND {
                 let udp_port = tunnel::endpoint_port(name).unwrap_or(0);
-                PortRef {
-                    dp: dp.clone(),
-                    bridge: None,
-                    vlan: p.vlan.clone(),
-                    ingress: Chain::new(vec![Arc::new(tunnels::decap_for(&self.ports, udp_port))]),
-                    encap: None,
-                    routed: false,
-                }
+                PortRef::endpoint(
+                    dp.clone(),
+                    p.vlan.clone(),
+                    Arc::new(tunnels::decap_for(&self.ports, udp_port)),
+                )
             } else if let Some(r) = router.as_ref().filter(|_| self.is_uplink(name)) {
                 PortRef::uplink(dp.clone(), r)
             } else {
                 let Some(bridge) = names.iter().position(|b| **b == p.spec.bridge) else {
                     continue;
                 };
-                snap.bridges[bridge].ports.push(p.port_no);
-                let macs = &self.bridges[&p.spec.bridge].macs;
-                let gateway = router.as_ref().and_then(|r| {
-                    Some((r, r.cfg.gateways.iter().position(|g| g.bridge == bridge)?))
-                });
-                let mut port = match gateway {
-                    Some((r, g)) => {
-                        PortRef::in_routed_bridge(dp.clone(), bridge, p.vlan.clone(), macs, r, g)
-                    }
-                    None => PortRef::in_bridge(dp.clone(), bridge, p.vlan.clone(), macs),
-                };
-                port.encap = p.tunnel.as_ref().map(|t| Arc::new(t.encap()));
-                port
+                if self.is_mirror_output(&p.spec.bridge, name) {
+                    // Copies only: out of floods and learning.
+                    let mut port = PortRef::in_bridge(
+                        dp.clone(),
+                        bridge,
+                        p.vlan.clone(),
+                        &self.bridges[&p.spec.bridge].macs,
+                    );
+                    port.ingress = Chain::new(vec![Arc::new(MirrorOutputIngress)]);
+                    port
+                } else {
+                    snap.bridges[bridge].ports.push(p.port_no);
+                    let macs = &self.bridges[&p.spec.bridge].macs;
+                    let gateway = router.as_ref().and_then(|r| {
+                        Some((r, r.cfg.gateways.iter().position(|g| g.bridge == bridge)?))
+                    });
+                    let mut port = match gateway {
+                        Some((r, g)) => PortRef::in_routed_bridge(
+                            dp.clone(),
+                            bridge,
+                            p.vlan.clone(),
+                            macs,
+                            r,
+                            g,
+                        ),
+                        None => PortRef::in_bridge(dp.clone(), bridge, p.vlan.clone(), macs),
+                    };
+                    port.encap = p.tunnel.as_ref().map(|t| Arc::new(t.encap()));
+                    port
+                }
+            };
+            let port = PortRef {
+                hooks: Hooks::new(
+                    PortTaps::for_port(name, &self.captures),
+                    self.patch_peer_of(p),
+                ),
+                ..port
             };
             let idx = p.port_no as usize;
             if snap.ports.len() <= idx {
@@ -592,6 +705,68 @@ impl Runtime {
         self.last_snap = Some(snap);
     }
 }
+
+impl Runtime {
+    /// The mirrors of bridge `br` with port numbers.
+    fn mirrors_of(&self, br: &str) -> Vec<MirrorRt> {
+        let no = |n: &String| self.ports.get(n).map(|p| p.port_no);
+        self.bridges[br]
+            .mirrors
+            .values()
+            .filter_map(|(m, counters)| {
+                let out = match (&m.output_port, m.output_vlan) {
+                    (Some(p), _) => MirrorOut::Port(no(p)?),
+                    (None, Some(v)) => MirrorOut::Vlan(v),
+                    (None, None) => return None,
+                };
+                Some(MirrorRt {
+                    src: m.select_src_port.iter().filter_map(no).collect(),
+                    dst: m.select_dst_port.iter().filter_map(no).collect(),
+                    vlans: m.select_vlan.clone(),
+                    all: m.select_all,
+                    out,
+                    counters: counters.clone(),
+                })
+            })
+            .collect()
+    }
+
+    fn is_mirror_output(&self, br: &str, port: &str) -> bool {
+        self.bridges.get(br).is_some_and(|b| {
+            b.mirrors
+                .values()
+                .any(|(m, _)| m.output_port.as_deref() == Some(port))
+        })
+    }
+
+    /// Copies a mirror has sent: (packets, bytes).
+    pub fn mirror_counters(&self, br: &str, name: &str) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.bridges
+            .get(br)
+            .and_then(|b| b.mirrors.get(name))
+            .map_or((0, 0), |(_, c)| {
+                (c.packets.load(Relaxed), c.bytes.load(Relaxed))
+            })
+    }
+
+    /// The port number of `p`'s patch peer (frames to a patch port whose
+    /// peer is not there yet are lost, as in OVS).
+    fn patch_peer_of(&self, p: &PortRt) -> Option<PortNo> {
+        let peer = self.ports.get(p.spec.peer.as_deref()?)?;
+        matches!(peer.state, PortState::Open { .. }).then_some(peer.port_no)
+    }
+}
+
+/// Puts `dp`'s transmit half inside an impairment wrapper.
+fn wrap_impaired(dp: &DpPort, h: &Arc<ImpairHandle>) {
+    let mut tx = lock(&dp.tx);
+    let inner = std::mem::replace(&mut *tx, Box::new(ports::memory::SinkTx::default()));
+    *tx = Box::new(ImpairedTx::new(inner, h.clone()));
+}
+
+/// The `type` of a patch port.
+pub const PATCH_KIND: &str = "patch";
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -618,6 +793,7 @@ fn desired_ports(cfg: &Config) -> BTreeMap<String, OpenSpec> {
                 xdp_mode: String::new(),
                 own_frames: None,
                 tap_in: None,
+                peer: None,
             },
         );
         for (pname, p) in &br.ports {
@@ -634,6 +810,11 @@ fn desired_ports(cfg: &Config) -> BTreeMap<String, OpenSpec> {
                         .zip(p.options.get("ifname"))
                         .filter(|_| p.kind == "tap")
                         .map(|(n, i)| (n.clone(), i.clone())),
+                    peer: p
+                        .options
+                        .get("peer")
+                        .filter(|_| p.kind == PATCH_KIND)
+                        .cloned(),
                 },
             );
         }
@@ -650,6 +831,7 @@ fn desired_ports(cfg: &Config) -> BTreeMap<String, OpenSpec> {
                 xdp_mode: String::new(),
                 own_frames: ip.map(|ip| (crate::nat::uplink_mac(&u.port), ip)),
                 tap_in: None,
+                peer: None,
             },
         );
     }
@@ -662,6 +844,7 @@ fn desired_ports(cfg: &Config) -> BTreeMap<String, OpenSpec> {
                 xdp_mode: String::new(),
                 own_frames: None,
                 tap_in: None,
+                peer: None,
             },
         );
     }
@@ -697,6 +880,17 @@ fn open_port(
             }
             None => ports::tap::create(name, false),
         },
+        // Frames leave a patch port into its peer's chain (the
+        // forwarder), never through this transmit half.
+        PATCH_KIND => Ok(OpenPort {
+            rxqs: Vec::new(),
+            tx: Box::new(ports::memory::SinkTx::default()),
+            status: PortStatus {
+                backend: "patch".into(),
+                mtu: pipeline::MAX_FRAME as u32,
+                ..PortStatus::default()
+            },
+        }),
         tunnel::KIND => Ok(OpenPort {
             rxqs: Vec::new(),
             tx: Box::new(ports::vxlan::open_tx()?),
