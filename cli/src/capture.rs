@@ -122,44 +122,13 @@ fn run(rundir: &Path, args: &[String]) -> Result<(), String> {
                 .map_err(|e| format!("capture: cannot create {path}: {e}"))?,
         ),
     };
-    let sock = rundir.join("vswitchd.sock");
-    let stream = UnixStream::connect(&sock).map_err(|e| {
-        format!(
-            "cannot talk to vswitchd at {}: {e} (is vswitchd running? set --rundir or VSWITCH_RUNDIR)",
-            sock.display()
-        )
-    })?;
     let req = json!({ "capture": {
         "ports": o.ports, "direction": o.direction, "drops": o.drops,
         "snaplen": o.snaplen, "count": o.count, "duration_ms": o.duration_ms,
     }});
-    let mut line = serde_json::to_vec(&req).map_err(|e| e.to_string())?;
-    line.push(b'\n');
-    (&stream)
-        .write_all(&line)
-        .map_err(|e| format!("capture: {e}"))?;
-    // The daemon checks the request quickly; the stream may then be quiet
-    // for a long time, so later reads wake up to look at STOP.
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .map_err(|e| e.to_string())?;
+    let stream = request(rundir, &req)?;
     let mut reader = BufReader::new(&stream);
-    let mut answer = String::new();
-    reader
-        .read_line(&mut answer)
-        .map_err(|e| format!("capture: no answer from vswitchd: {e}"))?;
-    let answer: serde_json::Value = serde_json::from_str(&answer)
-        .map_err(|_| "capture: vswitchd closed the connection without answering".to_string())?;
-    if answer["ok"].as_bool() != Some(true) {
-        return Err(answer["error"]
-            .as_str()
-            .unwrap_or("capture refused")
-            .to_string());
-    }
-    catch_signals();
-    stream
-        .set_read_timeout(Some(Duration::from_millis(200)))
-        .map_err(|e| e.to_string())?;
+    accepted(&mut reader)?;
     let mut stats = Vec::new();
     let mut packets = 0u64;
     let mut stopped_at: Option<Instant> = None;
@@ -209,6 +178,122 @@ fn run(rundir: &Path, args: &[String]) -> Result<(), String> {
     let dropped: u64 = stats.iter().map(|s| s.2).sum();
     eprintln!("{packets} packets captured, {dropped} dropped by the capture (reader too slow)");
     Ok(())
+}
+
+/// Connects and sends the capture request.
+fn request(rundir: &Path, req: &serde_json::Value) -> Result<UnixStream, String> {
+    let sock = rundir.join("vswitchd.sock");
+    let stream = UnixStream::connect(&sock).map_err(|e| {
+        format!(
+            "cannot talk to vswitchd at {}: {e} (is vswitchd running? set --rundir or VSWITCH_RUNDIR)",
+            sock.display()
+        )
+    })?;
+    let mut line = serde_json::to_vec(req).map_err(|e| e.to_string())?;
+    line.push(b'\n');
+    (&stream)
+        .write_all(&line)
+        .map_err(|e| format!("capture: {e}"))?;
+    // The daemon checks the request quickly; the stream may then be quiet
+    // for a long time, so later reads wake up to look at STOP.
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(|e| e.to_string())?;
+    Ok(stream)
+}
+
+/// Reads the daemon's answer line; Err with its reason if it refused.
+fn accepted(reader: &mut BufReader<&UnixStream>) -> Result<(), String> {
+    let mut answer = String::new();
+    reader
+        .read_line(&mut answer)
+        .map_err(|e| format!("capture: no answer from vswitchd: {e}"))?;
+    let answer: serde_json::Value = serde_json::from_str(&answer)
+        .map_err(|_| "capture: vswitchd closed the connection without answering".to_string())?;
+    if answer["ok"].as_bool() != Some(true) {
+        return Err(answer["error"]
+            .as_str()
+            .unwrap_or("capture refused")
+            .to_string());
+    }
+    catch_signals();
+    reader
+        .get_ref()
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .map_err(|e| e.to_string())
+}
+
+/// `vswctl trace --live BRIDGE [FIELD=VALUE...] [--count N] [--duration S]`:
+/// prints the trace of each matching frame the bridge receives.
+pub fn live_trace(rundir: &Path, args: &[String]) -> ExitCode {
+    let run = || -> Result<(), String> {
+        let mut words = args.iter().filter(|a| *a != "--live");
+        let bridge = words.next().ok_or(
+            "usage: vswctl trace --live BRIDGE [FIELD=VALUE...] [--count N] [--duration S]",
+        )?;
+        let (mut fields, mut count, mut duration_ms) = (Vec::new(), None, None);
+        while let Some(w) = words.next() {
+            match w.as_str() {
+                "--count" | "-c" => {
+                    count = Some(number(
+                        "--count",
+                        words.next().ok_or("--count needs a value")?,
+                    )?)
+                }
+                "--duration" => {
+                    let v = words.next().ok_or("--duration needs a value")?;
+                    let secs: f64 = v.parse().ok().filter(|s: &f64| *s > 0.0).ok_or_else(|| {
+                        format!("trace: --duration \"{v}\" is not a number of seconds")
+                    })?;
+                    duration_ms = Some((secs * 1000.0).ceil() as u64);
+                }
+                _ => fields.push(w.clone()),
+            }
+        }
+        let req = json!({ "capture": {
+            "ports": [], "count": count, "duration_ms": duration_ms,
+            "trace": { "bridge": bridge, "fields": fields },
+        }});
+        let stream = request(rundir, &req)?;
+        let mut reader = BufReader::new(&stream);
+        accepted(&mut reader)?;
+        let mut out = std::io::stdout();
+        let mut stopped_at: Option<Instant> = None;
+        let mut buf = [0u8; 4096];
+        loop {
+            if STOP.load(Ordering::Relaxed) && stopped_at.is_none() {
+                let _ = stream.shutdown(std::net::Shutdown::Write);
+                stopped_at = Some(Instant::now());
+            }
+            if stopped_at.is_some_and(|t| t.elapsed() > STOP_WAIT) {
+                break;
+            }
+            match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    if out.write_all(&buf[..n]).and_then(|()| out.flush()).is_err() {
+                        STOP.store(true, Ordering::Relaxed);
+                    }
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock
+                            | std::io::ErrorKind::TimedOut
+                            | std::io::ErrorKind::Interrupted
+                    ) => {}
+                Err(e) => return Err(format!("trace: {e}")),
+            }
+        }
+        Ok(())
+    };
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vswctl: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 /// Block type of an Enhanced Packet Block.

@@ -200,6 +200,19 @@ pub const GROUPS: &[Group] = &[
              reported at the end. Ctrl-C ends the capture and leaves a valid file.",
             ),
             cmd(
+                "trace",
+                "BRIDGE in_port=PORT [FIELD=VALUE...] [--frame HEX] [--format json] | \
+                 trace --live BRIDGE [FIELD=VALUE...] [--count N] [--duration S]",
+                "follow a frame through the pipeline",
+                "Runs a frame through the live pipeline without sending it (as OVS's \
+                 ofproto/trace): each stage's decision in order (VLAN classification, the MAC \
+                 table lookup, the router and NAT, tunnels), then each output port with the \
+                 frame as it would leave (its tag), across patch ports. Nothing is learned and \
+                 no connection is created. Fields: dl_src, dl_dst, dl_vlan, dl_type, nw_src, \
+                 nw_dst, nw_proto, tp_src, tp_dst; or the whole frame with --frame HEX. With \
+                 --live, the next real frames the bridge receives that match are traced.",
+            ),
+            cmd(
                 "add-mirror",
                 "BRIDGE NAME [select-src=PORT,...] [select-dst=PORT,...] [select-vlan=VID,...] \
                  [select-all] output=PORT|output-vlan=VID",

@@ -44,6 +44,12 @@ fn main() -> ExitCode {
     if inv.commands.len() == 1 && inv.commands[0].args[0] == "capture" {
         return capture::main(&inv.rundir, &inv.commands[0].args[1..]);
     }
+    if inv.commands.len() == 1
+        && inv.commands[0].args[0] == "trace"
+        && inv.commands[0].args.iter().any(|a| a == "--live")
+    {
+        return capture::live_trace(&inv.rundir, &inv.commands[0].args[1..]);
+    }
     let sock = inv.rundir.join("vswitchd.sock");
     let request = json!({ "commands": inv.commands });
     let response = match call(&sock, &request, inv.timeout) {

@@ -16,6 +16,7 @@ struct Slot<V> {
     value: V,
 }
 
+#[derive(Clone)]
 pub struct FlatMap<V: Copy + Default> {
     slots: Vec<Slot<V>>,
     mask: usize,

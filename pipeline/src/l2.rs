@@ -31,6 +31,18 @@ impl Stage for L2Switch {
         let mut table = self.macs.lock().unwrap_or_else(PoisonError::into_inner);
         switch(pkts, self.max_frame, &mut table, cx.now_ms, verdicts);
     }
+
+    fn for_trace(&self) -> Option<Arc<dyn Stage>> {
+        let table = self
+            .macs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        Some(Arc::new(L2Switch {
+            macs: Arc::new(Mutex::new(table)),
+            max_frame: self.max_frame,
+        }))
+    }
 }
 
 /// Runs the stage over `pkts`, whose VLAN (`meta.vlan`) and ingress port

@@ -103,7 +103,7 @@ pub struct FdbEntry {
 
 /// The learned entries of one port: how many, its own limit and its
 /// eviction queue.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct PortLru {
     port: PortNo,
     count: usize,
@@ -121,6 +121,7 @@ impl PortLru {
 /// `slot_of` of a port that has no [`PortLru`] yet.
 const NO_SLOT: u32 = u32::MAX;
 
+#[derive(Clone)]
 pub struct MacTable {
     map: Map,
     /// One per port that ever learned or had a limit, in no order.

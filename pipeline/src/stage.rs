@@ -36,6 +36,15 @@ pub trait Stage: Send + Sync {
     /// (`verdicts[i]` belongs to `pkts[i]`; both slices have one length).
     /// Every packet has `meta.in_port` set, and all share it.
     fn process(&self, cx: &Ctx, pkts: &mut [Packet], verdicts: &mut [Verdict]);
+
+    /// A copy of this stage for `vswctl trace`, which runs a frame through
+    /// the live pipeline without changing it: state the stage would change
+    /// (a MAC it learns, a connection it creates) lives in the copy and is
+    /// thrown away. `None`: the stage changes nothing worth keeping out of
+    /// (at most counters) and runs as it is.
+    fn for_trace(&self) -> Option<Arc<dyn Stage>> {
+        None
+    }
 }
 
 /// The ordered stages a frame received on one port goes through.
@@ -53,6 +62,11 @@ impl Chain {
         for s in &self.0 {
             s.process(cx, pkts, verdicts);
         }
+    }
+
+    /// The stages, in order.
+    pub fn stages(&self) -> &[Arc<dyn Stage>] {
+        &self.0
     }
 
     /// The stages' names, in order (for `show` and traces).

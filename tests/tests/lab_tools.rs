@@ -545,3 +545,154 @@ fn a_mirror_output_sees_exactly_the_selected_traffic() {
         "once the mirror is gone its port forwards again"
     );
 }
+
+#[test]
+fn trace_follows_the_pipeline_without_changing_it() {
+    let lab = Lab::new(3);
+    let (a, b, c) = (lab.host(0), lab.host(1), lab.host(2));
+    let d = &lab.daemon;
+    let br = lab.bridge.as_str();
+    // Learned: b's MAC is on b's port (the lab pinged everyone).
+    let t = d.vsctl_json(&[
+        "trace",
+        br,
+        &format!("in_port={}", a.port()),
+        &format!("dl_src={}", a.mac_str()),
+        &format!("dl_dst={}", b.mac_str()),
+        "nw_proto=17",
+        "tp_dst=53",
+        "--format",
+        "json",
+    ]);
+    let outs: Vec<&str> = t["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["port"].as_str().unwrap())
+        .collect();
+    assert_eq!(outs, vec![b.port()], "learned MAC: {t}");
+    assert!(t["stages"].to_string().contains("l2-switch"), "{t}");
+    // Unknown: flood to every other port.
+    let unknown = "02:99:99:99:99:99";
+    let t = d.vsctl_json(&[
+        "trace",
+        br,
+        &format!("in_port={}", a.port()),
+        &format!("dl_src={unknown}"),
+        "dl_dst=02:88:88:88:88:88",
+        "--format",
+        "json",
+    ]);
+    let mut outs: Vec<&str> = t["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["port"].as_str().unwrap())
+        .collect();
+    outs.sort();
+    let mut want = vec![b.port(), c.port(), br];
+    want.sort();
+    assert_eq!(outs, want, "unknown MAC floods: {t}");
+    // Nothing was learned from the traced frames.
+    assert!(
+        !lab.fdb().iter().any(|e| e.mac == unknown),
+        "a trace must not learn"
+    );
+    // A VLAN the access port does not allow: a drop with its reason.
+    d.vsctl_ok(&["set", "port", a.port(), "tag=10"]);
+    let t = d.vsctl_json(&[
+        "trace",
+        br,
+        &format!("in_port={}", a.port()),
+        "dl_vlan=20",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(t["drop"], "vlan-not-allowed", "{t}");
+    // The egress tag on a trunk.
+    d.vsctl_ok(&["set", "port", b.port(), "trunks=10"]);
+    let t = d.vsctl_json(&[
+        "trace",
+        br,
+        &format!("in_port={}", a.port()),
+        &format!("dl_dst={}", "ff:ff:ff:ff:ff:ff"),
+        "--format",
+        "json",
+    ]);
+    let on_b: Vec<_> = t["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["port"] == b.port())
+        .collect();
+    assert_eq!(on_b.len(), 1, "{t}");
+    assert_eq!(on_b[0]["tag"], 10, "{t}");
+    assert!(
+        on_b[0]["frame"].as_str().unwrap()[24..32].starts_with("8100000a"),
+        "{t}"
+    );
+    // Text form and bad input.
+    let text = d.vsctl_ok(&["trace", br, &format!("in_port={}", a.port())]);
+    assert!(
+        text.contains("vlan-ingress") && text.contains("output"),
+        "{text}"
+    );
+    let out = d.vsctl(&["trace", br, "in_port=nope"]);
+    assert!(out.stderr.contains("no port named nope"), "{out}");
+    let out = d.vsctl(&["trace", br, &format!("in_port={}", a.port()), "nw_src=1.2"]);
+    assert!(out.stderr.contains("IPv4"), "{out}");
+}
+
+#[test]
+fn a_live_trace_follows_a_real_ping() {
+    let lab = Lab::new(2);
+    let (a, b) = (lab.host(0), lab.host(1));
+    let d = &lab.daemon;
+    let mut live = d
+        .bins()
+        .vswctl_command()
+        .arg("--rundir")
+        .arg(d.rundir())
+        .args([
+            "trace",
+            "--live",
+            &lab.bridge,
+            "nw_proto=1",
+            &format!("nw_dst={}", b.ip()),
+            "--count",
+            "2",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(ping(a, b.ip(), 3));
+    assert!(
+        wait_until(Duration::from_secs(10), || live
+            .try_wait()
+            .ok()
+            .flatten()
+            .is_some()),
+        "--count 2 did not end the live trace"
+    );
+    let out = live.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(text.matches("packet ").count(), 2, "{text}");
+    assert_eq!(
+        text.matches(&format!("in_port {}", a.port())).count(),
+        2,
+        "{text}"
+    );
+    assert_eq!(
+        text.matches(&format!("output {} (untagged)", b.port()))
+            .count(),
+        2,
+        "{text}"
+    );
+}

@@ -19,6 +19,7 @@ pub mod db;
 pub mod mirror;
 pub mod nat;
 pub mod runtime;
+pub mod trace;
 pub mod tunnel;
 
 /// Default run directory (control socket and pid file).

@@ -41,6 +41,7 @@ struct Record {
     expires_ms: u64,
 }
 
+#[derive(Clone)]
 pub struct FragTable {
     slots: Vec<Option<Record>>,
     /// `slots.len() - 1`, a power of two minus one.

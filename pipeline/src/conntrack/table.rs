@@ -28,12 +28,14 @@ pub const PORT_TRIES: usize = 128;
 /// Slots [`ConnTable::insert`] sweeps to make room when the table is full.
 const SWEEP_ON_FULL: usize = 32;
 
+#[derive(Clone)]
 struct Slot {
     conn: Conn,
     gen: u32,
     live: bool,
 }
 
+#[derive(Clone)]
 pub struct ConnTable {
     cfg: Config,
     map: HashMap<Tuple, (u32, Dir), FxBuildHasher>,

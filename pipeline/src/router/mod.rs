@@ -215,6 +215,23 @@ pub struct UplinkStage {
     pub router: Arc<Router>,
 }
 
+impl Router {
+    /// A router with copies of this one's connections and neighbours, for
+    /// a trace whose changes must not stay.
+    fn for_trace(&self) -> Arc<Router> {
+        let state = RouterState {
+            conntrack: Mutex::new(lock(&self.state.conntrack).clone()),
+            neighbors: Mutex::new(lock(&self.state.neighbors).clone()),
+            outbox: Mutex::new(Vec::new()),
+            outbox_full: AtomicBool::new(false),
+        };
+        Arc::new(Router {
+            cfg: self.cfg.clone(),
+            state: Arc::new(state),
+        })
+    }
+}
+
 impl Stage for GatewayStage {
     fn name(&self) -> &'static str {
         "gateway"
@@ -230,6 +247,13 @@ impl Stage for GatewayStage {
                 *v = route::from_bridge(&mut locks, gw, pkt, cx.now_ms);
             }
         }
+    }
+
+    fn for_trace(&self) -> Option<Arc<dyn Stage>> {
+        Some(Arc::new(GatewayStage {
+            router: self.router.for_trace(),
+            gateway: self.gateway,
+        }))
     }
 }
 
@@ -248,6 +272,12 @@ impl Stage for UplinkStage {
                 *v = route::from_uplink(&mut locks, up, pkt, cx.now_ms);
             }
         }
+    }
+
+    fn for_trace(&self) -> Option<Arc<dyn Stage>> {
+        Some(Arc::new(UplinkStage {
+            router: self.router.for_trace(),
+        }))
     }
 }
 

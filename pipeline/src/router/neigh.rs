@@ -33,6 +33,7 @@ pub struct Known {
     pub port: PortNo,
 }
 
+#[derive(Clone)]
 enum Entry {
     Known {
         at: Known,
@@ -54,7 +55,7 @@ pub enum Lookup {
     Missing,
 }
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Neighbors {
     /// Fx-hashed: looked up for every routed packet whose next hop is not
     /// the one before it (SipHash cost 100 instructions a lookup).

@@ -44,6 +44,8 @@ pub struct Filter {
     pub snaplen: u32,
     /// Stop after this many frames (0: no limit).
     pub count: u64,
+    /// Only frames with these fields (`trace --live`).
+    pub fields: Option<crate::trace::flow::Fields>,
 }
 
 /// One copied frame on its way to the capture thread.
@@ -120,6 +122,11 @@ impl Tap {
     fn offer(&self, iface: u32, dir: Option<Dir>, reason: Option<DropReason>, parts: &[&[u8]]) {
         if !self.is_active() {
             return;
+        }
+        if let Some(f) = &self.filter.fields {
+            if parts.len() != 1 || !f.matches(parts[0]) {
+                return;
+            }
         }
         // Take one from the count, if there is one.
         if self.remaining.load(Ordering::Relaxed) >= 0
@@ -231,6 +238,7 @@ mod tests {
             drops: true,
             snaplen: 8,
             count,
+            fields: None,
         }
     }
 

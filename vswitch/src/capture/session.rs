@@ -7,6 +7,8 @@
 //! dropped.
 
 use super::{now_ns, pcapng, Record, Tap};
+use crate::datapath::pmd::Clock;
+use crate::runtime::SharedSnapshot;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
@@ -31,6 +33,7 @@ pub fn spawn(
     stream: UnixStream,
     first: Vec<u8>,
     duration: Option<Duration>,
+    live_trace: Option<(SharedSnapshot, Clock)>,
 ) -> io::Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
@@ -38,7 +41,11 @@ pub fn spawn(
         .name(format!("capture-{}", tap.id))
         .spawn(move || {
             let deadline = duration.map(|d| Instant::now() + d);
-            if let Err(e) = run(&tap, &rx, stream, &first, deadline) {
+            let res = match live_trace {
+                Some((snap, clock)) => trace(&tap, &rx, stream, &first, deadline, &snap, clock),
+                None => run(&tap, &rx, stream, &first, deadline),
+            };
+            if let Err(e) = res {
                 log::info!("capture {}: ended: {e}", tap.id);
             }
             tap.stop();
@@ -135,4 +142,56 @@ fn client_closed(stream: &mut UnixStream) -> bool {
     let mut scratch = [0u8; 256];
     // Readable: the read does not block.
     !matches!(stream.read(&mut scratch), Ok(n) if n > 0)
+}
+
+/// `trace --live`: each matching frame traced through the current
+/// pipeline, written as text, until the count, the duration or the client
+/// ends it.
+fn trace(
+    tap: &Tap,
+    rx: &Receiver<Record>,
+    mut stream: UnixStream,
+    first: &[u8],
+    deadline: Option<Instant>,
+    snap: &SharedSnapshot,
+    clock: Clock,
+) -> io::Result<()> {
+    stream.write_all(first)?;
+    let mut n = 0u64;
+    loop {
+        match rx.recv_timeout(TICK) {
+            Ok(r) => {
+                n += 1;
+                let current = snap.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                let port = &tap.ports[r.iface as usize];
+                let text = match current
+                    .as_deref()
+                    .and_then(|s| Some((s, port_no(s, port)?)))
+                {
+                    Some((s, no)) => crate::trace::run(s, no, &r.data, clock.now_ms()).text(port),
+                    None => format!("in_port {port}: the port is gone\n"),
+                };
+                stream.write_all(format!("packet {n}\n{text}\n").as_bytes())?;
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        if tap.count_reached() && rx.is_empty() {
+            break;
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) || client_closed(&mut stream) {
+            break;
+        }
+    }
+    tap.stop();
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    Ok(())
+}
+
+fn port_no(snap: &crate::datapath::Snapshot, name: &str) -> Option<pipeline::PortNo> {
+    snap.ports
+        .iter()
+        .flatten()
+        .find(|p| p.name == name)
+        .map(|p| p.port_no)
 }

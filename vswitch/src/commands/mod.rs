@@ -377,6 +377,7 @@ impl Txn<'_> {
             // --- container attachment: vswitch/src/attach/ ---
             "attach" | "detach" | "list-attachments" => crate::attach::run(self, name, args, c),
             // --- end of container attachment ---
+            "trace" => crate::trace::command(&self.cfg, self.rt, args).map_err(Failure::from),
             "add-mirror" | "del-mirror" | "list-mirrors" => crate::mirror::run(self, name, args, c),
             "add-uplink" | "del-uplink" | "publish" | "unpublish" | "list-published"
             | "conntrack/show" | "conntrack/flush" | "conntrack/stats" => {

@@ -27,6 +27,18 @@ pub struct CaptureRequest {
     pub count: Option<u64>,
     #[serde(default)]
     pub duration_ms: Option<u64>,
+    /// `trace --live BRIDGE FIELDS...`: trace the matching frames received
+    /// on any port of the bridge instead of recording them.
+    #[serde(default)]
+    pub trace: Option<LiveTrace>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveTrace {
+    pub bridge: String,
+    #[serde(default)]
+    pub fields: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -51,9 +63,27 @@ pub fn parse(line: &[u8]) -> Option<Result<CaptureRequest, Response>> {
 /// Checks the request against the ports that exist (`known`) and gives
 /// the filter and duration.
 pub fn check(
-    req: &CaptureRequest,
+    req: &mut CaptureRequest,
+    cfg: &crate::config::Config,
     known: impl Fn(&str) -> bool,
 ) -> Result<(Filter, Option<Duration>), Response> {
+    let mut fields = None;
+    if let Some(t) = &req.trace {
+        let b = cfg
+            .bridges
+            .get(&t.bridge)
+            .ok_or_else(|| refuse(format!("trace: no bridge named {}", t.bridge)))?;
+        let mut f = crate::trace::flow::Fields::default();
+        for w in &t.fields {
+            f.set(w).map_err(|e| refuse(format!("trace: {e}")))?;
+        }
+        fields = Some(f);
+        req.ports = std::iter::once(t.bridge.clone())
+            .chain(b.ports.keys().cloned())
+            .filter(|p| known(p))
+            .collect();
+        req.direction = Some("in".into());
+    }
     if req.ports.is_empty() {
         return Err(refuse("capture: name at least one port".into()));
     }
@@ -94,6 +124,7 @@ pub fn check(
         drops: req.drops,
         snaplen,
         count: req.count.unwrap_or(0),
+        fields,
     };
     Ok((filter, req.duration_ms.map(Duration::from_millis)))
 }
@@ -131,8 +162,9 @@ mod tests {
     #[test]
     fn a_capture_request_is_told_from_commands_and_checked() {
         assert!(parse(br#"{"commands":[["show"]]}"#).is_none());
-        let r = req(r#"{"capture":{"ports":["p1","p2"],"direction":"in","count":5}}"#).unwrap();
-        let (f, d) = check(&r, |p| p.starts_with('p')).unwrap();
+        let mut r = req(r#"{"capture":{"ports":["p1","p2"],"direction":"in","count":5}}"#).unwrap();
+        let cfg = crate::config::Config::default();
+        let (f, d) = check(&mut r, &cfg, |p| p.starts_with('p')).unwrap();
         assert!(f.rx && !f.tx && !f.drops);
         assert_eq!((f.count, f.snaplen, d), (5, capture::DEFAULT_SNAPLEN, None));
         assert!(req(r#"{"capture":{"ports":["p1"],"colour":1}}"#).is_err());
@@ -146,7 +178,7 @@ mod tests {
             ),
             (r#"{"capture":{"ports":["p1"],"snaplen":4}}"#, "snaplen 4"),
         ] {
-            let e = check(&req(json).unwrap(), |p| p.starts_with('p')).unwrap_err();
+            let e = check(&mut req(json).unwrap(), &cfg, |p| p.starts_with('p')).unwrap_err();
             assert!(e.error.unwrap().contains(why), "{json}");
         }
     }

@@ -237,8 +237,9 @@ impl Control {
         token: Token,
         req: Result<capture::CaptureRequest, Response>,
     ) -> Result<(), Response> {
-        let req = req?;
-        let (filter, duration) = capture::check(&req, |p| self.rt.has_port(p))?;
+        let mut req = req?;
+        let (filter, duration) = capture::check(&mut req, &self.cfg, |p| self.rt.has_port(p))?;
+        let tracing = req.trace.is_some();
         let Some(mut conn) = self.conns.remove(&token) else {
             return Ok(());
         };
@@ -247,7 +248,10 @@ impl Control {
         let (tap, rx) = self.rt.add_capture(req.ports, filter);
         first.extend_from_slice(&response_line(&capture::accepted(&tap)));
         log::info!("capture {}: started on {}", tap.id, tap.ports.join(","));
-        if let Err(e) = crate::capture::session::spawn(tap.clone(), rx, stream, first, duration) {
+        let live = tracing.then(|| self.rt.shared_snapshot());
+        if let Err(e) =
+            crate::capture::session::spawn(tap.clone(), rx, stream, first, duration, live)
+        {
             log::warn!("capture {}: cannot start its thread: {e}", tap.id);
             tap.stop();
         }

@@ -118,6 +118,9 @@ pub struct Runtime {
     last_snap: Option<Arc<Snapshot>>,
     /// Running captures (`vswctl capture`).
     captures: Vec<Arc<Tap>>,
+    /// The current snapshot, for threads other than the control thread
+    /// (`trace --live`).
+    shared_snap: SharedSnapshot,
     next_capture: u64,
 }
 
@@ -139,6 +142,7 @@ impl Runtime {
             nat: nat::NatRt::new(),
             last_snap: None,
             captures: Vec::new(),
+            shared_snap: SharedSnapshot::default(),
             next_capture: 1,
         })
     }
@@ -363,6 +367,27 @@ impl Runtime {
             lock(&b.macs).age(now);
         }
         self.nat_tick();
+    }
+
+    /// The snapshot the poll threads run now.
+    pub fn snapshot(&self) -> Option<Arc<Snapshot>> {
+        self.last_snap.clone()
+    }
+
+    /// A handle on the current snapshot, kept up to date.
+    pub fn shared_snapshot(&self) -> (SharedSnapshot, Clock) {
+        (self.shared_snap.clone(), self.clock)
+    }
+
+    /// The datapath number of an open port.
+    pub fn port_no(&self, name: &str) -> Option<PortNo> {
+        let p = self.ports.get(name)?;
+        matches!(p.state, PortState::Open { .. }).then_some(p.port_no)
+    }
+
+    /// The datapath clock (milliseconds).
+    pub fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
     }
 
     /// True for a port the configuration has (open or not).
@@ -702,6 +727,7 @@ impl Runtime {
         for pmd in &self.pmds {
             pmd.sync();
         }
+        *lock(&self.shared_snap) = Some(snap.clone());
         self.last_snap = Some(snap);
     }
 }
@@ -764,6 +790,9 @@ fn wrap_impaired(dp: &DpPort, h: &Arc<ImpairHandle>) {
     let inner = std::mem::replace(&mut *tx, Box::new(ports::memory::SinkTx::default()));
     *tx = Box::new(ImpairedTx::new(inner, h.clone()));
 }
+
+/// The snapshot in use, for threads other than the control thread.
+pub type SharedSnapshot = Arc<Mutex<Option<Arc<Snapshot>>>>;
 
 /// The `type` of a patch port.
 pub const PATCH_KIND: &str = "patch";
