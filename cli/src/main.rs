@@ -11,6 +11,7 @@
 mod args;
 mod capture;
 mod help;
+mod ovs_appctl;
 mod ovs_compat;
 
 use args::{parse, Format, Invocation};
@@ -25,6 +26,10 @@ fn main() -> ExitCode {
     // Run as `ovs-vsctl` (a symlink): Open vSwitch's grammar and output.
     if argv.first().is_some_and(|a| ovs_compat::invoked_as(a)) {
         return ovs_compat::main(&argv[1..]);
+    }
+    // Run as `ovs-appctl`: Open vSwitch's runtime commands.
+    if argv.first().is_some_and(|a| ovs_appctl::invoked_as(a)) {
+        return ovs_appctl::main(&argv[1..]);
     }
     let inv = match parse(&argv[1..]) {
         Ok(Invocation::Help(h)) => {
@@ -69,6 +74,9 @@ fn main() -> ExitCode {
         }
         return ExitCode::from(code);
     }
+    for w in response["warnings"].as_array().into_iter().flatten() {
+        eprintln!("vswctl: warning: {}", w.as_str().unwrap_or_default());
+    }
     let mut out = std::io::stdout().lock();
     let results = response["results"].as_array().cloned().unwrap_or_default();
     for r in results {
@@ -91,7 +99,11 @@ fn main() -> ExitCode {
 /// started it by then. The deadline falls a little before the end of our
 /// wait (a quarter of it, at most 2 s), so a request the daemon starts
 /// just in time is normally answered before we give up.
-fn call(sock: &std::path::Path, request: &Value, timeout: Duration) -> std::io::Result<Value> {
+pub(crate) fn call(
+    sock: &std::path::Path,
+    request: &Value,
+    timeout: Duration,
+) -> std::io::Result<Value> {
     let margin = (timeout / 4).min(Duration::from_secs(2));
     let mut request = request.clone();
     if let Some(obj) = request.as_object_mut() {

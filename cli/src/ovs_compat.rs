@@ -141,6 +141,14 @@ fn run(argv: &[String]) -> Result<(), Fail> {
         if resp["ok"].as_bool() != Some(true) {
             return Err(failed(&resp));
         }
+        // A port opened another way than asked (AF_PACKET instead of
+        // AF_XDP); a missing device is reported below, as OVS does.
+        for w in resp["warnings"].as_array().into_iter().flatten() {
+            let w = w.as_str().unwrap_or_default();
+            if !w.contains("comes up when the device appears") {
+                eprintln!("{PROGRAM}: warning: {w}");
+            }
+        }
         resp["results"].as_array().cloned().unwrap_or_default()
     };
     let mut out = String::new();

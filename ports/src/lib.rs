@@ -163,6 +163,12 @@ impl PortError {
     pub fn is_missing_device(&self) -> bool {
         self.source.raw_os_error() == Some(libc::ENODEV)
     }
+
+    /// Someone else serves the device (another XDP program, another
+    /// AF_XDP socket on its queue): another switch, most likely.
+    pub fn is_busy(&self) -> bool {
+        self.source.raw_os_error() == Some(libc::EBUSY)
+    }
 }
 
 impl std::fmt::Display for PortError {

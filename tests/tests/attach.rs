@@ -218,6 +218,33 @@ fn tags_100_100_200_isolate_the_third() {
 }
 
 #[test]
+fn del_br_detaches_its_containers() {
+    let _g = shared();
+    let (d, br) = switch();
+    let (c1, c2) = (Container::process(), Container::process());
+    let before = (c1.links(), c2.links());
+    d.vsctl_ok(&["attach", &br, &c1.name(), "10.79.4.1/24"]);
+    d.vsctl_ok(&["attach", &br, &c2.name(), "10.79.4.2/24"]);
+    let ports: Vec<String> = attachments(&d, &br)
+        .iter()
+        .map(|a| a["port"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(ports.len(), 2);
+    d.vsctl_ok(&["del-br", &br]);
+    for p in &ports {
+        assert!(
+            !root_links().contains(p),
+            "host veth {p} is still there after del-br"
+        );
+    }
+    assert_eq!(
+        (c1.links(), c2.links()),
+        before,
+        "the containers' ends are still there"
+    );
+}
+
+#[test]
 fn detach_removes_every_trace() {
     let _g = shared();
     let (d, br) = switch();

@@ -430,6 +430,13 @@ fn delay_and_loss_on_a_port_follow_the_options_and_go_away() {
         (50..=150).contains(&lost),
         "loss=10% lost {lost} of 1000 pings"
     );
+    let counted = d.vsctl_json(&["dump-ports", &lab.bridge, b.port()]);
+    let counted_lost = counted[0]["impairment"]["lost"].as_u64().unwrap_or(0);
+    // (An ARP frame lost now and then is counted too.)
+    assert!(
+        (u64::from(lost)..=u64::from(lost) + 5).contains(&counted_lost),
+        "dump-ports counts the lost ({lost} pings lost): {counted}"
+    );
     d.vsctl_ok(&["set", "interface", b.port(), "options:loss="]);
     let (after, got) = rtt_ms(a, b, 20, "0.02");
     assert_eq!(got, 20, "no loss once the option is removed");

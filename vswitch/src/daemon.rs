@@ -266,14 +266,60 @@ pub fn detach(log: &Path) -> io::Result<Readiness> {
     Ok(Readiness(Some(wr)))
 }
 
-/// A logger writing `time level message` lines to stderr.
-pub struct Logger {
-    pub level: log::LevelFilter,
+/// Opens the log file again and puts it on stderr (SIGHUP, `vlog/reopen`):
+/// after logrotate moved it away, the daemon writes to a new file by the
+/// old name.
+pub fn reopen_log(log: &Path) -> io::Result<()> {
+    let logf = open_nofollow(
+        OpenOptions::new().create(true).append(true).mode(0o600),
+        log,
+    )?;
+    logf.set_permissions(fs::Permissions::from_mode(0o600))?;
+    // SAFETY: dup2 onto stderr from a descriptor we own.
+    if unsafe { libc::dup2(logf.as_raw_fd(), 2) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
+
+/// Locks the database against a second daemon: an exclusive lock on
+/// `DB.lock` beside it (not the file itself, which each store replaces by
+/// a rename), held for the daemon's life and released by the kernel when
+/// it dies.
+pub fn lock_db(db: &Path) -> Result<File, String> {
+    let mut path = db.as_os_str().to_owned();
+    path.push(".lock");
+    let path = std::path::PathBuf::from(path);
+    let f = open_nofollow(
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600),
+        &path,
+    )
+    .map_err(|e| format!("{}: {e}", path.display()))?;
+    // SAFETY: flock on a descriptor we own; no memory is involved.
+    let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        return Err(format!(
+            "the database {} is in use by another vswitchd (its lock {} is held); give each \
+             daemon its own --db",
+            db.display(),
+            path.display()
+        ));
+    }
+    Ok(f)
+}
+
+/// A logger writing `time level message` lines to stderr. Its level is
+/// `log::max_level()`, which `vlog/set` changes at run time.
+pub struct Logger;
 
 impl log::Log for Logger {
     fn enabled(&self, m: &log::Metadata) -> bool {
-        m.level() <= self.level
+        m.level() <= log::max_level()
     }
 
     fn log(&self, r: &log::Record) {

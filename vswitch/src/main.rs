@@ -13,9 +13,11 @@ struct Args {
     /// Run directory: control socket, pid file (and log file with --detach).
     #[arg(long, default_value = vswitch::DEFAULT_RUNDIR)]
     rundir: PathBuf,
-    /// Configuration database file.
-    #[arg(long, default_value = vswitch::DEFAULT_DB)]
-    db: PathBuf,
+    /// Configuration database file. Default: /var/lib/vswitch/conf.db with
+    /// the default --rundir, RUNDIR/conf.db with another one (so daemons
+    /// side by side never share one by accident).
+    #[arg(long)]
+    db: Option<PathBuf>,
     /// Run in the background; return once the control socket accepts.
     #[arg(long)]
     detach: bool,
@@ -82,7 +84,14 @@ fn run(args: Args) -> Result<(), String> {
         .transpose()
         .map_err(|e| format!("--socket-group: {e}"))?;
     daemon::private_dir(&args.rundir, "run directory")?;
-    let db = Db::new(&args.db);
+    let db_path = args.db.clone().unwrap_or_else(|| {
+        if args.rundir == std::path::Path::new(vswitch::DEFAULT_RUNDIR) {
+            PathBuf::from(vswitch::DEFAULT_DB)
+        } else {
+            args.rundir.join("conf.db")
+        }
+    });
+    let db = Db::new(&db_path);
     daemon::private_dir(&db.dir(), "database directory")?;
     let log_path = args.rundir.join("vswitchd.log");
     let mut readiness = if args.detach {
@@ -90,9 +99,7 @@ fn run(args: Args) -> Result<(), String> {
     } else {
         daemon::Readiness::none()
     };
-    let logger = Box::new(daemon::Logger {
-        level: args.log_level,
-    });
+    let logger = Box::new(daemon::Logger);
     if log::set_boxed_logger(logger).is_ok() {
         log::set_max_level(args.log_level);
     }
@@ -100,11 +107,12 @@ fn run(args: Args) -> Result<(), String> {
     let pid_path = args.rundir.join(vswitch::PIDFILE_NAME);
     let _pidfile =
         daemon::lock_pidfile(&pid_path).map_err(|e| format!("{}: {e}", pid_path.display()))?;
+    let _db_lock = daemon::lock_db(&db_path)?;
     let mut cfg: Config = db.load().map_err(|e| {
         format!("{e}\n(vswitchd did not start and left the file as it is: fix it, or move it away to start empty)")
     })?;
     db.restrict_mode()
-        .map_err(|e| format!("cannot make {} private: {e}", args.db.display()))?;
+        .map_err(|e| format!("cannot make {} private: {e}", db_path.display()))?;
     let loaded = cfg.clone();
     // The kernel side agrees with the stored configuration again after a
     // crash mid-attach or mid-detach.
@@ -113,7 +121,7 @@ fn run(args: Args) -> Result<(), String> {
     cfg.assign_ofports();
     if cfg != loaded {
         db.store(&cfg)
-            .map_err(|e| format!("cannot update {}: {e}", args.db.display()))?;
+            .map_err(|e| format!("cannot update {}: {e}", db_path.display()))?;
     }
     let signals = daemon::signal_fd().map_err(|e| format!("cannot set up signals: {e}"))?;
     let idle = IdlePolicy {
@@ -138,13 +146,16 @@ fn run(args: Args) -> Result<(), String> {
         "vswitchd {} starting: rundir {}, db {}, poll threads on cores {:?}",
         env!("CARGO_PKG_VERSION"),
         args.rundir.display(),
-        args.db.display(),
+        db_path.display(),
         cores
     );
     rt.set_owner(owner);
     rt.apply(&cfg);
-    let control = Control::new(listener, signals, db, cfg, rt)
+    let mut control = Control::new(listener, signals, db, cfg, rt)
         .map_err(|e| format!("cannot start control loop: {e}"))?;
+    if args.detach {
+        control.set_log_file(log_path);
+    }
     readiness.ready();
     let result = control.run();
     let _ = std::fs::remove_file(&sock_path);

@@ -62,6 +62,30 @@ pub fn run(txn: &mut Txn, name: &str, args: &[String], c: &CommandReq) -> Result
     }
 }
 
+/// `del-br` of a bridge with attached containers: their interfaces go as
+/// `detach` would take them (once the transaction commits).
+pub(crate) fn detach_all(txn: &mut Txn, bridge: &str) {
+    let steps: Vec<KernelStep> = record::attachments(&txn.cfg, Some(bridge))
+        .into_iter()
+        .map(|a| {
+            log::info!(
+                "del-br {bridge}: detaching {} interface {} (port {})",
+                a.container(),
+                a.ifname(),
+                a.port
+            );
+            match tap_device(a.p) {
+                Some((netns, ifname)) => KernelStep::DeleteTap {
+                    netns: netns.into(),
+                    ifname: ifname.into(),
+                },
+                None => KernelStep::DeleteLink(a.port.to_string()),
+            }
+        })
+        .collect();
+    txn.attach.after.extend(steps);
+}
+
 /// A kernel step that waits for the transaction's outcome.
 pub(crate) enum KernelStep {
     /// Delete a host-side veth (and so its container end).

@@ -10,7 +10,7 @@ pub(crate) mod show;
 #[cfg(test)]
 mod tests;
 
-use crate::config::{Bridge, Config, Port};
+use crate::config::{Bridge, Config, Map, Port};
 use crate::runtime::Runtime;
 use columns::{parse_setting, set_bridge_column, set_port_column};
 use ports::netdev::check_ifname;
@@ -50,6 +50,10 @@ pub struct Response {
     pub exit_code: i32,
     #[serde(default)]
     pub results: Vec<Output>,
+    /// Things that worked but not as asked (a port opened another way,
+    /// a device missing), printed by vswctl on stderr.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// A failed command: message and exit status.
@@ -185,6 +189,7 @@ pub fn execute(req: &Request, cfg: &Config, rt: &Runtime) -> Outcome {
                 error: Some(f.message),
                 exit_code: f.exit_code,
                 results: Vec::new(),
+                warnings: Vec::new(),
             },
             new_config: None,
             effects: Vec::new(),
@@ -204,6 +209,7 @@ pub fn execute(req: &Request, cfg: &Config, rt: &Runtime) -> Outcome {
         error: None,
         exit_code: 0,
         results,
+        warnings: Vec::new(),
     };
     if changed {
         new.version = cfg.version + 1;
@@ -214,6 +220,26 @@ pub fn execute(req: &Request, cfg: &Config, rt: &Runtime) -> Outcome {
         effects,
         attach,
     }
+}
+
+/// A log level by vswitch's name (`error`, `warn`, `info`, `debug`,
+/// `trace`, `off`) or Open vSwitch's (`emer`, `err`, `dbg`).
+fn log_level(name: &str) -> Result<log::LevelFilter, Failure> {
+    use log::LevelFilter as L;
+    Ok(match name.to_ascii_lowercase().as_str() {
+        "off" => L::Off,
+        "emer" | "err" | "error" => L::Error,
+        "warn" | "warning" => L::Warn,
+        "info" => L::Info,
+        "dbg" | "debug" => L::Debug,
+        "trace" => L::Trace,
+        _ => {
+            return Err(format!(
+                "\"{name}\" is not a log level (off, error, warn, info, debug, trace)"
+            )
+            .into())
+        }
+    })
 }
 
 fn text(lines: &[String]) -> String {
@@ -377,6 +403,39 @@ impl Txn<'_> {
             // --- container attachment: vswitch/src/attach/ ---
             "attach" | "detach" | "list-attachments" => crate::attach::run(self, name, args, c),
             // --- end of container attachment ---
+            "remove" => {
+                argc(4, usize::MAX)?;
+                self.remove_values(&args[0], &args[1], &args[2], &args[3..])
+            }
+            "clear" => {
+                argc(3, usize::MAX)?;
+                for col in &args[2..] {
+                    self.clear_column(&args[0], &args[1], col)?;
+                }
+                Ok(none())
+            }
+            "vlog/set" => {
+                argc(1, 1)?;
+                let level = log_level(&args[0])?;
+                log::set_max_level(level);
+                log::info!("log level set to {level}");
+                Ok(none())
+            }
+            "vlog/list" => {
+                argc(0, 0)?;
+                let level = log::max_level().to_string().to_lowercase();
+                Ok(Output {
+                    text: format!("vswitchd: {level}\n"),
+                    json: json!({ "level": level }),
+                })
+            }
+            "vlog/reopen" => {
+                argc(0, 0)?;
+                // The control loop reopens the log on SIGHUP.
+                // SAFETY: kill(2) on our own pid with a signal we handle.
+                unsafe { libc::kill(libc::getpid(), libc::SIGHUP) };
+                Ok(none())
+            }
             "trace" => crate::trace::command(&self.cfg, self.rt, args).map_err(Failure::from),
             "add-mirror" | "del-mirror" | "list-mirrors" => crate::mirror::run(self, name, args, c),
             "add-uplink" | "del-uplink" | "publish" | "unpublish" | "list-published"
@@ -488,6 +547,7 @@ impl Txn<'_> {
     }
 
     fn del_br(&mut self, name: &str, if_exists: bool) -> CmdResult {
+        crate::attach::detach_all(self, name);
         if self.cfg.bridges.remove(name).is_none() && !if_exists {
             return Err(format!("no bridge named {name}").into());
         }
@@ -557,6 +617,86 @@ impl Txn<'_> {
             .into()),
             (None, _) => Err(format!("no port named {port}").into()),
         }
+    }
+
+    /// The map column `column` of a record, for `remove` and `clear`.
+    fn map_mut(&mut self, table: &str, record: &str, column: &str) -> Result<&mut Map, Failure> {
+        match (table.to_ascii_lowercase().as_str(), column) {
+            ("bridge", "other_config" | "external_ids") => {
+                let b = self
+                    .cfg
+                    .bridges
+                    .get_mut(record)
+                    .ok_or_else(|| Failure::from(format!("no bridge named {record}")))?;
+                Ok(if column == "other_config" {
+                    &mut b.other_config
+                } else {
+                    &mut b.external_ids
+                })
+            }
+            ("port" | "interface", "options" | "other_config" | "external_ids") => {
+                let p = self.port_mut(record)?;
+                Ok(match column {
+                    "options" => &mut p.options,
+                    "other_config" => &mut p.other_config,
+                    _ => &mut p.external_ids,
+                })
+            }
+            _ => Err(format!("{table} has no map column named \"{column}\"").into()),
+        }
+    }
+
+    /// `remove TABLE RECORD COLUMN VALUE...`: keys (or `key=value` pairs)
+    /// out of a map column, VLANs out of `trunks`, as ovs-vsctl does.
+    fn remove_values(
+        &mut self,
+        table: &str,
+        record: &str,
+        column: &str,
+        values: &[String],
+    ) -> CmdResult {
+        let t = table.to_ascii_lowercase();
+        if column == "trunks" && (t == "port" || t == "interface") {
+            let drop: Vec<u16> = values
+                .iter()
+                .map(|v| v.parse().map_err(|_| format!("\"{v}\" is not a VLAN id")))
+                .collect::<Result<_, _>>()?;
+            self.port_mut(record)?.trunks.retain(|v| !drop.contains(v));
+            return Ok(none());
+        }
+        let map = self.map_mut(table, record, column)?;
+        for v in values {
+            match v.split_once('=') {
+                Some((k, want)) => {
+                    if map.get(k).is_some_and(|have| have == want) {
+                        map.remove(k);
+                    }
+                }
+                None => {
+                    map.remove(v);
+                }
+            }
+        }
+        Ok(none())
+    }
+
+    /// `clear TABLE RECORD COLUMN`: empties a column.
+    fn clear_column(&mut self, table: &str, record: &str, column: &str) -> Result<(), Failure> {
+        let t = table.to_ascii_lowercase();
+        if t == "port" || t == "interface" {
+            let p = self.port_mut(record)?;
+            match column {
+                "tag" => p.tag = None,
+                "trunks" => p.trunks.clear(),
+                "vlan_mode" => p.vlan_mode = None,
+                _ => {
+                    self.map_mut(table, record, column)?.clear();
+                }
+            }
+            return Ok(());
+        }
+        self.map_mut(table, record, column)?.clear();
+        Ok(())
     }
 
     fn port_mut(&mut self, name: &str) -> Result<&mut Port, Failure> {

@@ -227,7 +227,19 @@ pub fn dump_ports(rt: &Runtime, names: &[String]) -> Output {
         if !reasons.is_empty() {
             let _ = writeln!(t, "           drops: {}", reasons.join(", "));
         }
-        j.push(json!(c));
+        let mut row = json!(c);
+        if let Some(i) = rt.impair_stats(n) {
+            let _ = writeln!(
+                t,
+                "           impairment: queued={}, delayed={}, lost={}, overflow={}, refused={}",
+                i.queued_now, i.delayed_total, i.lost, i.overflow, i.refused
+            );
+            row["impairment"] = json!({
+                "queued": i.queued_now, "delayed": i.delayed_total, "lost": i.lost,
+                "overflow": i.overflow, "refused": i.refused,
+            });
+        }
+        j.push(row);
     }
     Output {
         text: t,

@@ -119,3 +119,45 @@ fn attach_refuses_a_bad_ifname() {
         assert!(msg.contains("--ifname"), "{args:?}: {msg}");
     }
 }
+
+#[test]
+fn remove_and_clear_take_values_out_as_ovs_vsctl_does() {
+    let mut cfg = with_br0();
+    let mut port = crate::config::Port::default();
+    port.options.insert("delay".into(), "10ms".into());
+    port.options.insert("loss".into(), "1%".into());
+    port.trunks = vec![10, 20, 30];
+    port.tag = Some(10);
+    cfg.bridges
+        .get_mut("br0")
+        .unwrap()
+        .ports
+        .insert("p1".into(), port);
+    let after = |cfg: &Config, args: &[&str]| -> Config {
+        let o = run(cfg, args);
+        assert!(o.response.ok, "{args:?}: {:?}", o.response.error);
+        o.new_config.unwrap_or_else(|| cfg.clone())
+    };
+    let p = |c: &Config| c.bridges["br0"].ports["p1"].clone();
+    let c = after(&cfg, &["remove", "interface", "p1", "options", "delay"]);
+    assert!(!p(&c).options.contains_key("delay") && p(&c).options.contains_key("loss"));
+    // key=value removes only a matching pair.
+    let c = after(&c, &["remove", "interface", "p1", "options", "loss=2%"]);
+    assert!(p(&c).options.contains_key("loss"));
+    let c = after(&c, &["remove", "port", "p1", "trunks", "20"]);
+    assert_eq!(p(&c).trunks, vec![10, 30]);
+    let c = after(&c, &["clear", "port", "p1", "tag", "trunks"]);
+    assert_eq!((p(&c).tag, p(&c).trunks.len()), (None, 0));
+    let c = after(&c, &["clear", "interface", "p1", "options"]);
+    assert!(p(&c).options.is_empty());
+    assert_refused(
+        &c,
+        &["remove", "interface", "p1", "colour", "x"],
+        "no map column",
+    );
+    assert_refused(
+        &c,
+        &["clear", "interface", "nope", "options"],
+        "no port named nope",
+    );
+}

@@ -139,6 +139,7 @@ pub fn accepted(tap: &Tap) -> Response {
             text: String::new(),
             json: json!({ "capture": tap.id, "interfaces": tap.ports }),
         }],
+        warnings: Vec::new(),
     }
 }
 
@@ -148,6 +149,7 @@ fn refuse(error: String) -> Response {
         error: Some(error),
         exit_code: 1,
         results: Vec::new(),
+        warnings: Vec::new(),
     }
 }
 

@@ -45,6 +45,8 @@ pub struct Control {
     db: Db,
     cfg: Config,
     rt: Runtime,
+    /// The log file stderr goes to (a detached daemon), reopened on SIGHUP.
+    log_file: Option<std::path::PathBuf>,
 }
 
 impl Control {
@@ -65,6 +67,7 @@ impl Control {
             db,
             cfg,
             rt,
+            log_file: None,
         };
         c.poll
             .registry()
@@ -77,7 +80,23 @@ impl Control {
         Ok(c)
     }
 
-    /// Runs until SIGTERM or SIGINT; then closes every port.
+    /// Where stderr goes, so that SIGHUP can reopen it.
+    pub fn set_log_file(&mut self, path: std::path::PathBuf) {
+        self.log_file = Some(path);
+    }
+
+    /// Reopens the log file (SIGHUP, after logrotate); forwarding goes on.
+    fn reopen_log(&self) {
+        if let Some(p) = &self.log_file {
+            match crate::daemon::reopen_log(p) {
+                Ok(()) => log::info!("log file {} reopened", p.display()),
+                Err(e) => log::warn!("cannot reopen the log file {}: {e}", p.display()),
+            }
+        }
+    }
+
+    /// Runs until SIGTERM or SIGINT (SIGHUP reopens the log file); then
+    /// closes every port.
     pub fn run(mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(64);
         let mut last_tick = Instant::now();
@@ -96,7 +115,12 @@ impl Control {
                 match ev.token() {
                     LISTENER => self.accept(),
                     SIGNALS => {
-                        if let Some(sig) = read_signal(&self.signals) {
+                        let sig = read_signal(&self.signals);
+                        if sig == Some(libc::SIGHUP as u32) {
+                            self.reopen_log();
+                            continue;
+                        }
+                        if let Some(sig) = sig {
                             log::info!("received signal {sig}, shutting down");
                             self.rt.shutdown();
                             return Ok(());
@@ -280,9 +304,30 @@ impl Control {
                     )),
                     exit_code: 1,
                     results: Vec::new(),
+                    warnings: Vec::new(),
                 };
             }
             self.rt.apply(&new);
+            // A port another switch serves is refused, and the whole
+            // transaction undone; one opened another way or not there
+            // yet is kept, with a warning.
+            let (busy, warnings) = port_outcomes(&self.cfg, &new, &self.rt);
+            if let Some(error) = busy {
+                let old = self.cfg.clone();
+                if let Err(e) = self.db.store(&old) {
+                    log::error!("cannot restore the configuration after a refused port: {e}");
+                }
+                self.rt.apply(&old);
+                outcome.abort();
+                return Response {
+                    ok: false,
+                    error: Some(format!("{error}; nothing was changed")),
+                    exit_code: 1,
+                    results: Vec::new(),
+                    warnings: Vec::new(),
+                };
+            }
+            outcome.response.warnings = warnings;
             self.cfg = new;
         }
         if outcome.response.ok {
@@ -290,6 +335,45 @@ impl Control {
         }
         outcome.response
     }
+}
+
+/// The ports `new` adds to `old`, as the runtime opened them: the error
+/// of one that another switch serves, and warnings for one that fell back
+/// to another backend or whose device is missing.
+fn port_outcomes(old: &Config, new: &Config, rt: &Runtime) -> (Option<String>, Vec<String>) {
+    let ports = |c: &Config| -> Vec<String> {
+        c.bridges
+            .values()
+            .flat_map(|b| b.ports.keys().cloned())
+            .chain(c.uplink.iter().map(|u| u.port.clone()))
+            .collect()
+    };
+    let before = ports(old);
+    let mut warnings = Vec::new();
+    for p in ports(new).into_iter().filter(|p| !before.contains(p)) {
+        let v = rt.port_view(&p);
+        if v.busy {
+            let e = v.error.unwrap_or_default();
+            return (
+                Some(format!(
+                    "cannot add port {p}: {e} (another switch serves this device)"
+                )),
+                Vec::new(),
+            );
+        }
+        if let Some(reason) = v.status.as_ref().and_then(|s| s.fallback_reason.as_ref()) {
+            let backend = v.status.as_ref().map_or("", |s| s.backend.as_str());
+            warnings.push(format!(
+                "port {p}: opened with {backend} because {reason}; it is slower (see vswctl show)"
+            ));
+        }
+        if let Some(e) = v.error {
+            warnings.push(format!(
+                "port {p}: {e}; the port is kept and comes up when the device appears"
+            ));
+        }
+    }
+    (None, warnings)
 }
 
 /// One response as a line.

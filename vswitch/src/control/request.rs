@@ -79,6 +79,7 @@ fn refusal(error: String) -> Response {
         error: Some(error),
         exit_code: 1,
         results: Vec::new(),
+        warnings: Vec::new(),
     }
 }
 

@@ -72,6 +72,8 @@ enum PortState {
     },
     Failed {
         error: String,
+        /// Another switch serves the device.
+        busy: bool,
     },
 }
 
@@ -96,6 +98,8 @@ pub struct PortView {
     pub port_no: PortNo,
     pub status: Option<PortStatus>,
     pub error: Option<String>,
+    /// The open failed because another switch serves the device.
+    pub busy: bool,
 }
 
 pub struct Runtime {
@@ -219,6 +223,7 @@ impl Runtime {
                 let stats = Arc::new(PortStats::default());
                 let state = PortState::Failed {
                     error: String::new(),
+                    busy: false,
                 };
                 self.ports.insert(
                     name.clone(),
@@ -353,6 +358,7 @@ impl Runtime {
         }
         p.state = PortState::Failed {
             error: format!("could not open network device {name} (No such device)"),
+            busy: false,
         };
         if let Some(b) = self.bridges.get(&p.spec.bridge) {
             lock(&b.macs).flush_port(p.port_no);
@@ -427,11 +433,13 @@ impl Runtime {
                     port_no: p.port_no,
                     status: Some(status.clone()),
                     error: None,
+                    busy: false,
                 },
-                PortState::Failed { error } => PortView {
+                PortState::Failed { error, busy } => PortView {
                     port_no: p.port_no,
                     status: None,
                     error: Some(error.clone()),
+                    busy: *busy,
                 },
             },
         }
@@ -505,6 +513,11 @@ impl Runtime {
                 lock(&b.macs).flush_port(p.port_no);
             }
         }
+    }
+
+    /// A port's impairment counters, if it was ever impaired.
+    pub fn impair_stats(&self, port: &str) -> Option<ports::impair::ImpairStats> {
+        self.ports.get(port)?.impair.as_ref().map(|h| h.stats())
     }
 
     pub fn counters(&self, port: &str) -> Option<PortCounters> {
@@ -632,10 +645,13 @@ impl Runtime {
                 } else {
                     e.to_string()
                 };
-                if !matches!(&p.state, PortState::Failed { error: old } if *old == error) {
+                if !matches!(&p.state, PortState::Failed { error: old, .. } if *old == error) {
                     log::warn!("port {name}: {error}");
                 }
-                p.state = PortState::Failed { error };
+                p.state = PortState::Failed {
+                    error,
+                    busy: e.is_busy(),
+                };
                 false
             }
         }
@@ -948,7 +964,9 @@ fn open_port(
         "afxdp" => afxdp::open_pooled_filtered(name, mode(), pool, own),
         _ => match afxdp::open_pooled_filtered(name, mode(), pool, own) {
             Ok(p) => Ok(p),
-            Err(e) if e.is_missing_device() => Err(e),
+            // Busy: another switch serves it; taking it over through
+            // AF_PACKET would make two switches forward its frames.
+            Err(e) if e.is_missing_device() || e.is_busy() => Err(e),
             Err(e) => ports::afpacket::open(name, Some(format!("AF_XDP failed: {e}"))),
         },
     }

@@ -231,7 +231,7 @@ impl Runtime {
                     name: name.clone(),
                     udp_port: tunnel::endpoint_port(name).unwrap_or(0),
                     error: match &p.state {
-                        PortState::Failed { error } => Some(error.clone()),
+                        PortState::Failed { error, .. } => Some(error.clone()),
                         PortState::Open { .. } => None,
                     },
                     rx_packets: c.rx_packets,

@@ -1,0 +1,217 @@
+//! Running vswitchd under a service manager (issue 11): SIGHUP reopens the
+//! log and the daemon goes on; the database is locked against a second
+//! daemon and defaults to the run directory when that is not the default;
+//! the `ovs-appctl` name answers Open vSwitch's runtime commands.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+use tests::daemon::Bins;
+use tests::names::unique;
+use tests::poll::wait_until;
+
+/// A detached daemon in a fresh run directory, stopped and removed on drop.
+struct Detached {
+    bins: Bins,
+    rundir: PathBuf,
+    bridge: String,
+}
+
+impl Detached {
+    fn start() -> Detached {
+        let bins = Bins::locate().expect("binaries");
+        let rundir = std::env::temp_dir().join(unique("run"));
+        let out = Command::new(&bins.vswitchd)
+            .args(["--detach", "--pmd-cpus", "1", "--rundir"])
+            .arg(&rundir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "vswitchd --detach: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let d = Detached {
+            bins,
+            rundir,
+            bridge: unique("br"),
+        };
+        d.vswctl(&["add-br", &d.bridge]);
+        d
+    }
+
+    fn pid(&self) -> i32 {
+        std::fs::read_to_string(self.rundir.join("vswitchd.pid"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    fn run(&self, program: &Path, args: &[&str]) -> Output {
+        Command::new(program)
+            .env("VSWITCH_RUNDIR", &self.rundir)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn vswctl(&self, args: &[&str]) -> String {
+        let out = self.run(&self.bins.vswctl, args);
+        assert!(
+            out.status.success(),
+            "vswctl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn log(&self) -> PathBuf {
+        self.rundir.join("vswitchd.log")
+    }
+
+    /// Moves the log away (as logrotate does), runs `reopen`, and waits for
+    /// the new file to say it was reopened.
+    fn rotate(&self, reopen: impl FnOnce()) {
+        let old = self.rundir.join(format!("{}.1", unique("log")));
+        std::fs::rename(self.log(), &old).unwrap();
+        reopen();
+        let ok = wait_until(Duration::from_secs(5), || {
+            std::fs::read_to_string(self.log()).is_ok_and(|l| l.contains("reopened"))
+        });
+        assert!(ok, "no new log file after the reopen");
+    }
+}
+
+impl Drop for Detached {
+    fn drop(&mut self) {
+        if let Ok(pid) = std::fs::read_to_string(self.rundir.join("vswitchd.pid")) {
+            if let Ok(pid) = pid.trim().parse::<i32>() {
+                // SAFETY: kill(2) on the daemon this test started.
+                unsafe { libc::kill(pid, libc::SIGTERM) };
+                wait_until(Duration::from_secs(5), || {
+                    // SAFETY: signal 0 only checks that the process exists.
+                    unsafe { libc::kill(pid, 0) != 0 }
+                });
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.rundir);
+    }
+}
+
+#[test]
+fn sighup_reopens_the_log_and_the_daemon_goes_on() {
+    let d = Detached::start();
+    let pid = d.pid();
+    // SAFETY: kill(2) on the daemon this test started.
+    d.rotate(|| unsafe {
+        libc::kill(pid, libc::SIGHUP);
+    });
+    assert!(
+        d.vswctl(&["list-br"]).contains(&d.bridge),
+        "the daemon answers after SIGHUP"
+    );
+    assert_eq!(d.pid(), pid, "the same daemon");
+}
+
+#[test]
+fn the_database_is_beside_the_run_directory_and_locked() {
+    let d = Detached::start();
+    let db = d.rundir.join("conf.db");
+    assert!(
+        db.exists(),
+        "with --rundir and no --db the database is RUNDIR/conf.db"
+    );
+    let other = std::env::temp_dir().join(unique("run"));
+    let out = Command::new(&d.bins.vswitchd)
+        .args(["--pmd-cpus", "1", "--rundir"])
+        .arg(&other)
+        .arg("--db")
+        .arg(&db)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&other);
+    assert!(
+        !out.status.success(),
+        "a second daemon on the same database started"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("in use by another vswitchd"), "{err}");
+    assert!(
+        d.vswctl(&["list-br"]).contains(&d.bridge),
+        "the first daemon lost nothing"
+    );
+}
+
+#[test]
+fn ovs_appctl_answers_the_everyday_runtime_commands() {
+    let d = Detached::start();
+    let appctl = d.rundir.join("ovs-appctl");
+    std::os::unix::fs::symlink(&d.bins.vswctl, &appctl).unwrap();
+    let ok = |args: &[&str]| -> String {
+        let out = d.run(&appctl, args);
+        assert!(
+            out.status.success(),
+            "ovs-appctl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(ok(&["fdb/show", &d.bridge]).starts_with(" port  VLAN  MAC"));
+    assert!(ok(&["dpif-netdev/pmd-stats-show"]).contains("pmd thread"));
+    assert!(ok(&["dpif-netdev/pmd-rxq-show"]).contains("pmd thread"));
+    ok(&["-t", "ovs-vswitchd", "fdb/flush", &d.bridge]);
+    ok(&["vlog/set", "ANY:file:dbg"]);
+    assert_eq!(ok(&["vlog/list"]).trim(), "vswitchd: debug");
+    ok(&["vlog/set", "info"]);
+    assert_eq!(ok(&["vlog/list"]).trim(), "vswitchd: info");
+    d.rotate(|| {
+        ok(&["vlog/reopen"]);
+    });
+    let out = d.run(&appctl, &["ofproto/bogus"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a valid command"));
+    let out = d.run(&appctl, &["vlog/set", "loud"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn add_port_warns_of_a_missing_device_and_refuses_a_device_another_switch_serves() {
+    let d1 = tests::Daemon::start();
+    let d2 = tests::Daemon::start();
+    let (br1, br2) = (unique("br"), unique("br"));
+    d1.vsctl_ok(&["add-br", &br1]);
+    d2.vsctl_ok(&["add-br", &br2]);
+
+    // Missing: kept, with a warning on stderr at once.
+    let ghost = unique("gh");
+    let out = d1.vsctl(&["add-port", &br1, &ghost]);
+    assert!(out.success(), "{out}");
+    assert!(
+        out.stderr.contains("warning: port")
+            && out.stderr.contains("comes up when the device appears"),
+        "{out}"
+    );
+    assert!(d1.vsctl_ok(&["list-ports", &br1]).contains(&ghost));
+
+    // Busy: d1 serves the device through AF_XDP; d2 must not take it over.
+    let h = tests::Host::new(1);
+    d1.vsctl_ok(&["add-port", &br1, h.port()]);
+    let out = d2.vsctl(&["add-port", &br2, h.port()]);
+    assert!(!out.success(), "a second switch took the device: {out}");
+    assert!(
+        out.stderr.contains("another switch serves this device"),
+        "{out}"
+    );
+    assert!(out.stderr.contains("nothing was changed"), "{out}");
+    assert_eq!(
+        d2.vsctl_ok(&["list-ports", &br2]),
+        "",
+        "the refused port is not stored"
+    );
+    let show = d1.vsctl_json(&["show"]);
+    assert!(
+        show.to_string().contains(h.port()),
+        "d1 still has it: {show}"
+    );
+}
