@@ -59,6 +59,10 @@ fn main() -> ExitCode {
     let request = json!({ "commands": inv.commands });
     let response = match call(&sock, &request, inv.timeout) {
         Ok(r) => r,
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            eprintln!("vswctl: {}: {e}", sock.display());
+            return ExitCode::from(1);
+        }
         Err(e) => {
             eprintln!(
                 "vswctl: cannot talk to vswitchd at {}: {e} (is vswitchd running? set --rundir or VSWITCH_RUNDIR)",
@@ -114,6 +118,7 @@ pub(crate) fn call(
             .unwrap_or(0);
         obj.insert("deadline_unix_ms".into(), json!(ms));
     }
+    trusted_socket(sock)?;
     let mut stream = UnixStream::connect(sock)?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
@@ -141,4 +146,27 @@ pub(crate) fn call(
         ));
     }
     serde_json::from_str(&resp).map_err(std::io::Error::other)
+}
+
+/// Refuses a control socket that belongs to someone other than root or
+/// us: whoever made it could answer for the switch (and read what we send).
+pub(crate) fn trusted_socket(sock: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::symlink_metadata(sock) else {
+        // Missing: connect() says so in its own words.
+        return Ok(());
+    };
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() != 0 && meta.uid() != me {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!(
+                "refusing to use it: the socket belongs to uid {}, not to root or to you \
+                 (uid {me}), so it may not be vswitchd's",
+                meta.uid()
+            ),
+        ));
+    }
+    Ok(())
 }

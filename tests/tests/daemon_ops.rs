@@ -215,3 +215,23 @@ fn add_port_warns_of_a_missing_device_and_refuses_a_device_another_switch_serves
         "d1 still has it: {show}"
     );
 }
+
+#[test]
+fn vswctl_refuses_a_socket_someone_else_owns() {
+    let bins = Bins::locate().expect("binaries");
+    let dir = std::env::temp_dir().join(unique("run"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sock = dir.join("vswitchd.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    std::os::unix::fs::chown(&sock, Some(65534), Some(65534)).unwrap();
+    let out = Command::new(&bins.vswctl)
+        .arg("--rundir")
+        .arg(&dir)
+        .arg("show")
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("belongs to uid 65534"), "{err}");
+}
