@@ -235,3 +235,81 @@ fn vswctl_refuses_a_socket_someone_else_owns() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("belongs to uid 65534"), "{err}");
 }
+
+#[test]
+fn vswitchd_tells_systemd_when_it_is_ready() {
+    let bins = Bins::locate().expect("binaries");
+    let dir = std::env::temp_dir().join(unique("run"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let notify = dir.join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&notify).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut child = Command::new(&bins.vswitchd)
+        .args(["--pmd-cpus", "1", "--rundir"])
+        .arg(dir.join("run"))
+        .env("NOTIFY_SOCKET", &notify)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut buf = [0u8; 256];
+    let got = sock
+        .recv(&mut buf)
+        .map(|n| String::from_utf8_lossy(&buf[..n]).into_owned());
+    let accepting = std::os::unix::net::UnixStream::connect(dir.join("run/vswitchd.sock")).is_ok();
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    let got = got.expect("no readiness message within 10 s");
+    assert!(got.contains("READY=1"), "{got}");
+    assert!(accepting, "READY=1 came before the control socket accepted");
+}
+
+#[test]
+fn install_puts_everything_in_place_and_uninstall_takes_it_away() {
+    let bins = Bins::locate().expect("binaries");
+    let dest = std::env::temp_dir().join(unique("ins"));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/install.sh");
+    let bin_dir = bins.vswctl.parent().unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new("bash")
+            .arg(&script)
+            .args(args)
+            .env("DESTDIR", &dest)
+            .env("BIN_DIR", bin_dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "install.sh {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[]);
+    let files = [
+        "usr/local/sbin/vswitchd",
+        "usr/local/bin/vswctl",
+        "usr/local/bin/ovs-vsctl",
+        "usr/local/bin/ovs-appctl",
+        "etc/systemd/system/vswitchd.service",
+    ];
+    for f in files {
+        assert!(dest.join(f).exists(), "{f} is not installed");
+    }
+    let unit = std::fs::read_to_string(dest.join("etc/systemd/system/vswitchd.service")).unwrap();
+    assert!(unit.contains("Type=notify") && unit.contains("ExecStart=/usr/local/sbin/vswitchd"));
+    let out = Command::new(dest.join("usr/local/bin/ovs-appctl"))
+        .arg("version")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("vswitch"));
+    run(&["--uninstall"]);
+    for f in files {
+        assert!(
+            !dest.join(f).exists() && std::fs::symlink_metadata(dest.join(f)).is_err(),
+            "{f} is left"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dest);
+}

@@ -204,12 +204,39 @@ impl Readiness {
         Readiness(None)
     }
 
-    /// Tells the waiting parent that the control socket accepts.
+    /// Tells the waiting parent that the control socket accepts, and a
+    /// service manager too (systemd's `Type=notify`: `READY=1` to
+    /// `$NOTIFY_SOCKET`).
     pub fn ready(&mut self) {
         if let Some(mut f) = self.0.take() {
             let _ = f.write_all(b"ok");
         }
+        if let Err(e) = notify_ready() {
+            log::warn!("cannot tell the service manager we are ready: {e}");
+        }
     }
+}
+
+/// Sends `READY=1` to the datagram socket named by `$NOTIFY_SOCKET`, as
+/// sd_notify(3) does (a path, or `@name` in the abstract namespace). No
+/// variable: nothing to do.
+pub fn notify_ready() -> io::Result<()> {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return Ok(());
+    };
+    let bytes = path.as_encoded_bytes();
+    let addr = match bytes.strip_prefix(b"@") {
+        Some(name) => SocketAddr::from_abstract_name(name)?,
+        None => SocketAddr::from_pathname(Path::new(&path))?,
+    };
+    let sock = UnixDatagram::unbound()?;
+    sock.send_to_addr(
+        format!("READY=1\nMAINPID={}\n", std::process::id()).as_bytes(),
+        &addr,
+    )?;
+    Ok(())
 }
 
 /// Forks; the parent waits until the child reports ready and exits (0 if
@@ -329,9 +356,8 @@ impl log::Log for Logger {
                 .unwrap_or_default();
             let _ = writeln!(
                 io::stderr(),
-                "{}.{:03} {:<5} {}",
-                now.as_secs(),
-                now.subsec_millis(),
+                "{} {:<5} {}",
+                rfc3339(now),
                 r.level(),
                 r.args()
             );
@@ -341,9 +367,65 @@ impl log::Log for Logger {
     fn flush(&self) {}
 }
 
+/// `since_epoch` as an RFC 3339 UTC time with milliseconds
+/// (`2026-12-05T14:43:38.123Z`), from the civil-from-days algorithm.
+pub fn rfc3339(since_epoch: std::time::Duration) -> String {
+    let secs = since_epoch.as_secs();
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    // Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60,
+        since_epoch.subsec_millis()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_times_are_rfc3339() {
+        use std::time::Duration;
+        assert_eq!(rfc3339(Duration::ZERO), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            rfc3339(Duration::from_millis(1_796_481_818_123)),
+            "2026-12-05T14:43:38.123Z"
+        );
+        assert_eq!(
+            rfc3339(Duration::from_secs(951_782_400)),
+            "2000-02-29T00:00:00.000Z"
+        );
+    }
+
+    #[test]
+    fn readiness_reaches_the_notify_socket() {
+        let dir = scratch("notify");
+        let path = dir.join("notify.sock");
+        let sock = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+        // SAFETY: no other thread of this test binary reads NOTIFY_SOCKET.
+        unsafe { std::env::set_var("NOTIFY_SOCKET", &path) };
+        notify_ready().unwrap();
+        // SAFETY: as above.
+        unsafe { std::env::remove_var("NOTIFY_SOCKET") };
+        let mut buf = [0u8; 128];
+        let n = sock.recv(&mut buf).unwrap();
+        assert!(std::str::from_utf8(&buf[..n])
+            .unwrap()
+            .starts_with("READY=1\n"));
+        fs::remove_dir_all(&dir).unwrap();
+    }
 
     fn scratch(name: &str) -> std::path::PathBuf {
         let dir =
