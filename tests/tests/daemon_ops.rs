@@ -313,3 +313,45 @@ fn install_puts_everything_in_place_and_uninstall_takes_it_away() {
     }
     let _ = std::fs::remove_dir_all(&dest);
 }
+
+#[test]
+fn metrics_are_served_as_openmetrics() {
+    let ns = tests::netns::Netns::create();
+    let lo = Command::new("ip")
+        .args(["-n", ns.name(), "link", "set", "lo", "up"])
+        .status()
+        .unwrap();
+    assert!(lo.success());
+    let d = tests::Daemon::start_with(tests::DaemonOptions {
+        netns: Some(ns.name().to_string()),
+        extra_args: vec!["--metrics".into(), "127.0.0.1:9477".into()],
+        ..Default::default()
+    });
+    let br = unique("br");
+    d.vsctl_ok(&["add-br", &br]);
+    let scrape = |path: &str| -> String {
+        let py = format!(
+            "import urllib.request,sys\n\
+             try:\n r=urllib.request.urlopen('http://127.0.0.1:9477{path}',timeout=5)\n \
+             print(r.status);print(r.headers['Content-Type']);print(r.read().decode())\n\
+             except urllib.error.HTTPError as e:\n print(e.code)"
+        );
+        let out = Command::new("ip")
+            .args(["netns", "exec", ns.name(), "python3", "-c", &py])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let body = scrape("/metrics");
+    assert!(body.starts_with("200\napplication/openmetrics-text"), "{body}");
+    for want in [
+        format!("vswitch_port_rx_packets_total{{bridge=\"{br}\",port=\"{br}\"}} "),
+        "vswitch_pmd_busy_cycles_total{pmd=\"0\"} ".to_string(),
+        format!("vswitch_mac_table_entries{{bridge=\"{br}\"}} 0"),
+        "vswitch_conntrack_entries 0".to_string(),
+        "# EOF".to_string(),
+    ] {
+        assert!(body.contains(&want), "no {want:?} in:\n{body}");
+    }
+    assert!(scrape("/nothing").starts_with("404"));
+}

@@ -16,6 +16,7 @@ pub mod control;
 pub mod daemon;
 pub mod datapath;
 pub mod db;
+pub mod metrics;
 pub mod mirror;
 pub mod nat;
 pub mod runtime;

@@ -39,6 +39,10 @@ struct Args {
     /// signals).
     #[arg(long)]
     pmd_spin_fixed: bool,
+    /// Serve OpenMetrics (Prometheus) text at http://ADDR:PORT/metrics
+    /// (off by default).
+    #[arg(long, value_name = "ADDR:PORT")]
+    metrics: Option<std::net::SocketAddr>,
     /// Group of the control socket (a name or a number); the socket is
     /// mode 0660, so that group's members may use vswctl.
     #[arg(long, value_name = "NAME")]
@@ -149,6 +153,16 @@ fn run(args: Args) -> Result<(), String> {
         db_path.display(),
         cores
     );
+    if let Some(addr) = args.metrics {
+        let listener =
+            std::net::TcpListener::bind(addr).map_err(|e| format!("--metrics {addr}: {e}"))?;
+        let sock = sock_path.clone();
+        std::thread::Builder::new()
+            .name("metrics".into())
+            .spawn(move || vswitch::metrics::serve(listener, sock))
+            .map_err(|e| format!("cannot start the metrics thread: {e}"))?;
+        log::info!("metrics at http://{addr}/metrics");
+    }
     rt.set_owner(owner);
     rt.apply(&cfg);
     let mut control = Control::new(listener, signals, db, cfg, rt)

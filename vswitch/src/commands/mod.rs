@@ -414,6 +414,10 @@ impl Txn<'_> {
                 }
                 Ok(none())
             }
+            "metrics" => {
+                argc(0, 0)?;
+                Ok(crate::metrics::render(&self.cfg, self.rt))
+            }
             "vlog/set" => {
                 argc(1, 1)?;
                 let level = log_level(&args[0])?;
