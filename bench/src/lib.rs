@@ -100,6 +100,8 @@ impl Setup {
                     tx: Mutex::new(Box::new(SinkTx::default())),
                     timed_flush: false,
                     stats: Arc::new(PortStats::default()),
+                    // Storm control off: the benchmark floods on purpose.
+                    flood_limit: vswitch::datapath::storm::FloodLimit::new(0),
                 }),
                 0,
                 vport.clone(),

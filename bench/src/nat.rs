@@ -105,6 +105,8 @@ fn dp(port_no: PortNo) -> Arc<DpPort> {
         tx: Mutex::new(Box::new(SinkTx::default())),
         timed_flush: false,
         stats: Arc::new(PortStats::default()),
+        // Storm control off: the benchmark floods on purpose.
+        flood_limit: vswitch::datapath::storm::FloodLimit::new(0),
     })
 }
 

@@ -102,6 +102,8 @@ drop_reasons! {
     PatchLoop = "patch-loop", false;
     /// Received on a mirror output port, which forwards nothing of its own.
     MirrorOutput = "mirror-output", false;
+    /// A flood beyond the port's storm-control limit (`flood-limit`).
+    FloodLimit = "flood-limit", false;
     /// The output port's transmit ring was full.
     TxFull = "tx-full", true;
     /// Larger than the output port (or its tunnel's underlay) can carry.

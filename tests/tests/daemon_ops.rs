@@ -343,7 +343,10 @@ fn metrics_are_served_as_openmetrics() {
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let body = scrape("/metrics");
-    assert!(body.starts_with("200\napplication/openmetrics-text"), "{body}");
+    assert!(
+        body.starts_with("200\napplication/openmetrics-text"),
+        "{body}"
+    );
     for want in [
         format!("vswitch_port_rx_packets_total{{bridge=\"{br}\",port=\"{br}\"}} "),
         "vswitch_pmd_busy_cycles_total{pmd=\"0\"} ".to_string(),

@@ -121,6 +121,13 @@ pub fn check_port_other_config(key: &str, value: &str) -> Result<(), String> {
         "cvlans" => parse_trunks(value)
             .map(|_| ())
             .map_err(|e| format!("other_config:cvlans: {e}")),
+        "flood-limit" => match value.parse::<u64>() {
+            Ok(v) if v <= 100_000_000 => Ok(()),
+            _ => Err(format!(
+                "other_config:flood-limit \"{value}\" must be flooded frames per second, \
+                 0 (no limit) to 100000000"
+            )),
+        },
         "mac-limit" => match value.parse::<u64>() {
             Ok(v) if (MAC_LIMIT.0..=MAC_LIMIT.1).contains(&v) => Ok(()),
             _ => Err(format!(

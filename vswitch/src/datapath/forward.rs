@@ -104,6 +104,8 @@ pub struct Forwarder {
     reply: Box<Reply>,
     /// Frames that left by patch ports, to enter their peers.
     patch: patch::PatchQueue,
+    /// The datapath clock of the batch being forwarded.
+    now_ms: u64,
 }
 
 impl Default for Forwarder {
@@ -131,6 +133,7 @@ impl Forwarder {
                 buf: [0; REPLY_MAX],
             }),
             patch: patch::PatchQueue::default(),
+            now_ms: 0,
         }
     }
 
@@ -145,6 +148,7 @@ impl Forwarder {
         let Some(port) = snap.port(in_port) else {
             return;
         };
+        self.now_ms = now_ms;
         self.run_batch(snap, port, batch, n, now_ms);
         if self.patch.has_work() {
             self.cross_patches(snap, now_ms);
@@ -267,6 +271,15 @@ impl Forwarder {
             );
         }
         let in_port = port.port_no;
+        if self.flood.len > 0 && bridge.is_some() {
+            let n = u64::from(self.flood.len);
+            let allowed = port.flood_limit.admit(n, self.now_ms);
+            if allowed < n {
+                // Storm control: the run's last floods are dropped.
+                self.flood.len = allowed as u8;
+                port.stats.add_drop(DropReason::FloodLimit, n - allowed);
+            }
+        }
         let flooding = self.flood.len > 0 && bridge.is_some();
         if self.flood.len > 0 && bridge.is_none() {
             // A routed port has no bridge to flood into.

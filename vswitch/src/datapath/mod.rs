@@ -10,6 +10,7 @@ pub mod outbox;
 pub mod patch;
 pub mod pmd;
 pub mod stats;
+pub mod storm;
 
 use crate::capture::PortTaps;
 use pipeline::l2::L2Switch;
@@ -33,6 +34,8 @@ pub struct DpPort {
     /// worth it around a flush that does nothing).
     pub timed_flush: bool,
     pub stats: Arc<PortStats>,
+    /// Storm control: the frames this port's traffic may flood.
+    pub flood_limit: storm::FloodLimit,
 }
 
 pub struct DpBridge {

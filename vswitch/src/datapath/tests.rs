@@ -44,6 +44,8 @@ fn rig(vlans: Vec<VlanPort>) -> Rig {
                     limit: 1 << 20,
                 })),
                 stats: Arc::new(PortStats::default()),
+                // Storm control off: the benchmark floods on purpose.
+                flood_limit: super::storm::FloodLimit::new(0),
             }),
             0,
             Arc::new(v),

@@ -18,6 +18,7 @@ use crate::config::{BridgeSettings, Config};
 use crate::datapath::mirror::{MirrorCounters, MirrorOut, MirrorOutputIngress, MirrorRt};
 use crate::datapath::pmd::{Clock, Command, IdlePolicy, Pmd, PmdReport};
 use crate::datapath::stats::{PortCounters, PortStats};
+use crate::datapath::storm::{FloodLimit, DEFAULT_PPS as FLOOD_DEFAULT};
 use crate::datapath::{DpBridge, DpPort, Hooks, PortRef, Snapshot};
 use crate::tunnel::{self, VxlanSpec};
 use crossbeam_channel::Receiver;
@@ -90,6 +91,8 @@ struct PortRt {
     /// wrapper then stays, passing frames straight through when the
     /// options are removed.
     impair: Option<Arc<ImpairHandle>>,
+    /// Storm control (`other_config:flood-limit`, frames per second).
+    flood_pps: u64,
 }
 
 /// What `show` reports about a port at run time.
@@ -235,6 +238,7 @@ impl Runtime {
                         state,
                         stats,
                         impair: None,
+                        flood_pps: FLOOD_DEFAULT,
                     },
                 );
                 self.try_open(&name);
@@ -242,7 +246,25 @@ impl Runtime {
         }
         self.apply_port_mac_limits(cfg);
         self.apply_impairments(cfg);
+        self.apply_flood_limits(cfg);
         self.publish();
+    }
+
+    /// Gives each port its storm-control rate (`other_config:flood-limit`),
+    /// at once.
+    fn apply_flood_limits(&mut self, cfg: &Config) {
+        for (name, p) in self.ports.iter_mut() {
+            p.flood_pps = cfg
+                .bridges
+                .values()
+                .find_map(|b| b.ports.get(name))
+                .and_then(|port| port.other_config.get("flood-limit"))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(FLOOD_DEFAULT);
+            if let PortState::Open { dp, .. } = &p.state {
+                dp.flood_limit.set(p.flood_pps);
+            }
+        }
     }
 
     /// Gives each port the egress impairment its options ask for, at
@@ -610,6 +632,7 @@ impl Runtime {
                     timed_flush: tx.flush_is_syscall(),
                     tx: Mutex::new(tx),
                     stats,
+                    flood_limit: FloodLimit::new(p.flood_pps),
                 });
                 log::info!(
                     "port {name}: opened as {} {} (port {port_no}, {} rx queue(s))",
