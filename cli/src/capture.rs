@@ -277,13 +277,7 @@ pub fn live_trace(rundir: &Path, args: &[String]) -> ExitCode {
                         STOP.store(true, Ordering::Relaxed);
                     }
                 }
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock
-                            | std::io::ErrorKind::TimedOut
-                            | std::io::ErrorKind::Interrupted
-                    ) => {}
+                Err(e) if quiet(&e) => {}
                 Err(e) => return Err(format!("trace: {e}")),
             }
         }
@@ -302,6 +296,16 @@ pub fn live_trace(rundir: &Path, args: &[String]) -> ExitCode {
 const EPB_TYPE: u32 = 6;
 /// How long to wait for the daemon's last blocks after asking it to stop.
 const STOP_WAIT: Duration = Duration::from_secs(3);
+
+/// A read that found nothing yet (the timeout, a signal).
+fn quiet(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock
+            | std::io::ErrorKind::TimedOut
+            | std::io::ErrorKind::Interrupted
+    )
+}
 
 enum Got {
     Full,
@@ -325,14 +329,7 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<Got> {
                 ))
             }
             Ok(n) => got += n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock
-                        | std::io::ErrorKind::TimedOut
-                        | std::io::ErrorKind::Interrupted
-                ) =>
-            {
+            Err(e) if quiet(&e) => {
                 if got == 0 {
                     return Ok(Got::Idle);
                 }

@@ -83,10 +83,7 @@ fn run(
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
-        if tap.count_reached() && rx.is_empty() {
-            break;
-        }
-        if deadline.is_some_and(|d| Instant::now() >= d) || client_closed(&mut stream) {
+        if finished(tap, rx, deadline, &mut stream) {
             break;
         }
     }
@@ -121,6 +118,19 @@ fn encode(buf: &mut Vec<u8>, r: &Record) {
         dir,
         comment.as_deref(),
     );
+}
+
+/// True once the capture is over: its count taken and sent, its duration
+/// up, or its client gone.
+fn finished(
+    tap: &Tap,
+    rx: &Receiver<Record>,
+    deadline: Option<Instant>,
+    stream: &mut UnixStream,
+) -> bool {
+    (tap.count_reached() && rx.is_empty())
+        || deadline.is_some_and(|d| Instant::now() >= d)
+        || client_closed(stream)
 }
 
 /// True when the client has closed its side (or the connection broke).
@@ -176,10 +186,7 @@ fn trace(
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
-        if tap.count_reached() && rx.is_empty() {
-            break;
-        }
-        if deadline.is_some_and(|d| Instant::now() >= d) || client_closed(&mut stream) {
+        if finished(tap, rx, deadline, &mut stream) {
             break;
         }
     }

@@ -144,13 +144,7 @@ pub fn accepted(tap: &Tap) -> Response {
 }
 
 fn refuse(error: String) -> Response {
-    Response {
-        ok: false,
-        error: Some(error),
-        exit_code: 1,
-        results: Vec::new(),
-        warnings: Vec::new(),
-    }
+    super::request::refusal(error)
 }
 
 #[cfg(test)]

@@ -73,7 +73,7 @@ pub fn too_many_connections(limit: usize) -> Response {
     ))
 }
 
-fn refusal(error: String) -> Response {
+pub(super) fn refusal(error: String) -> Response {
     Response {
         ok: false,
         error: Some(error),
