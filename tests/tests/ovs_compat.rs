@@ -220,3 +220,49 @@ fn unsupported_things_fail_loudly() {
     assert_eq!(d.vsctl(&["frobnicate"]).code, Some(1));
     assert!(d.vsctl_ok(&["list-ports", &br]).contains(&missing));
 }
+
+/// An OVS lab script joining two bridges with a patch pair, as in
+/// Open vSwitch's own documentation, then impairing a port.
+#[test]
+fn patch_ports_the_ovs_way() {
+    let d = Daemon::start();
+    let shim = Shim::new(&d);
+    let (b1, b2) = (names::unique("br"), names::unique("br"));
+    let (p1, p2) = (names::unique("pa"), names::unique("pb"));
+    let (h1, h2) = (Host::new(1), Host::new(2));
+    for args in [
+        vec!["add-br", &b1, "--", "add-br", &b2],
+        vec!["add-port", &b1, h1.port(), "--", "add-port", &b2, h2.port()],
+        vec![
+            "add-port",
+            &b1,
+            &p1,
+            "--",
+            "set",
+            "interface",
+            &p1,
+            "type=patch",
+            &format!("options:peer={p2}"),
+        ],
+        vec![
+            "add-port",
+            &b2,
+            &p2,
+            "--",
+            "set",
+            "interface",
+            &p2,
+            "type=patch",
+            &format!("options:peer={p1}"),
+        ],
+    ] {
+        let out = shim.run(&d, &args);
+        assert!(out.success(), "{out}");
+    }
+    let out = shim.run(&d, &["get", "interface", &p1, "type"]);
+    assert_eq!(out.stdout, "patch\n", "{out}");
+    assert!(
+        tests::wait_ping(&h1, h2.ip(), Duration::from_secs(10)).is_some(),
+        "no ping across a patch pair made with ovs-vsctl"
+    );
+}
