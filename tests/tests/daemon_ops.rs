@@ -358,3 +358,40 @@ fn metrics_are_served_as_openmetrics() {
     }
     assert!(scrape("/nothing").starts_with("404"));
 }
+
+#[test]
+fn log_file_takes_the_log_and_add_br_keeps_off_foreign_devices() {
+    let dir = std::env::temp_dir().join(unique("run"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("custom.log");
+    let d = tests::Daemon::start_with(tests::DaemonOptions {
+        extra_args: vec!["--log-file".into(), log.display().to_string()],
+        ..Default::default()
+    });
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        text.contains("vswitchd") && text.contains("starting"),
+        "{text}"
+    );
+    // RFC 3339 times.
+    let first = text.lines().next().unwrap_or_default();
+    assert!(
+        first.len() > 24 && &first[4..5] == "-" && &first[10..11] == "T" && &first[23..24] == "Z",
+        "{first}"
+    );
+    // A device of the bridge's name that someone else made is not taken.
+    let (name, peer) = (unique("dm"), unique("dp"));
+    let ok = Command::new("ip")
+        .args(["link", "add", &name, "type", "veth", "peer", "name", &peer])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let out = d.vsctl(&["add-br", &name]);
+    let _ = Command::new("ip").args(["link", "del", &name]).status();
+    assert!(!out.success(), "{out}");
+    assert!(out.stderr.contains("a network device named"), "{out}");
+    assert_eq!(d.vsctl_ok(&["list-br"]), "");
+    drop(d);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -48,6 +48,10 @@ struct Args {
     #[arg(long, value_name = "NAME")]
     socket_group: Option<String>,
     /// error, warn, info, debug or trace.
+    /// Write the log to FILE (mode 0600; SIGHUP reopens it) instead of
+    /// standard error. With --detach the default is RUNDIR/vswitchd.log.
+    #[arg(long, value_name = "FILE")]
+    log_file: Option<PathBuf>,
     #[arg(long, default_value = "info", value_parser = parse_level)]
     log_level: log::LevelFilter,
 }
@@ -97,10 +101,17 @@ fn run(args: Args) -> Result<(), String> {
     });
     let db = Db::new(&db_path);
     daemon::private_dir(&db.dir(), "database directory")?;
-    let log_path = args.rundir.join("vswitchd.log");
+    let log_path = args
+        .log_file
+        .clone()
+        .unwrap_or_else(|| args.rundir.join("vswitchd.log"));
     let mut readiness = if args.detach {
         daemon::detach(&log_path).map_err(|e| format!("cannot detach: {e}"))?
     } else {
+        if args.log_file.is_some() {
+            daemon::reopen_log(&log_path)
+                .map_err(|e| format!("--log-file {}: {e}", log_path.display()))?;
+        }
         daemon::Readiness::none()
     };
     let logger = Box::new(daemon::Logger);
@@ -167,7 +178,7 @@ fn run(args: Args) -> Result<(), String> {
     rt.apply(&cfg);
     let mut control = Control::new(listener, signals, db, cfg, rt)
         .map_err(|e| format!("cannot start control loop: {e}"))?;
-    if args.detach {
+    if args.detach || args.log_file.is_some() {
         control.set_log_file(log_path);
     }
     readiness.ready();

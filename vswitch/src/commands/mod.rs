@@ -546,6 +546,15 @@ impl Txn<'_> {
             )
             .into());
         }
+        // The bridge's internal port is a TAP device of that name that the
+        // switch creates; one that exists already is someone else's.
+        if ports::netdev::exists(name) {
+            return Err(format!(
+                "cannot create a bridge named {name} because a network device named {name} \
+                 already exists (the bridge's own port would take it over); choose another name"
+            )
+            .into());
+        }
         self.cfg.bridges.insert(name.to_string(), Bridge::default());
         Ok(none())
     }
