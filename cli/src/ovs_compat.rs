@@ -145,7 +145,7 @@ fn run(argv: &[String]) -> Result<(), Fail> {
         // AF_XDP); a missing device is reported below, as OVS does.
         for w in resp["warnings"].as_array().into_iter().flatten() {
             let w = w.as_str().unwrap_or_default();
-            if !w.contains("comes up when the device appears") {
+            if !w.contains("the port is kept") {
                 eprintln!("{PROGRAM}: warning: {w}");
             }
         }

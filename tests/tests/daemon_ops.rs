@@ -189,7 +189,9 @@ fn add_port_warns_of_a_missing_device_and_refuses_a_device_another_switch_serves
     assert!(out.success(), "{out}");
     assert!(
         out.stderr.contains("warning: port")
-            && out.stderr.contains("comes up when the device appears"),
+            && out
+                .stderr
+                .contains("comes up when the device can be opened"),
         "{out}"
     );
     assert!(d1.vsctl_ok(&["list-ports", &br1]).contains(&ghost));

@@ -369,7 +369,8 @@ fn port_outcomes(old: &Config, new: &Config, rt: &Runtime) -> (Option<String>, V
         }
         if let Some(e) = v.error {
             warnings.push(format!(
-                "port {p}: {e}; the port is kept and comes up when the device appears"
+                "port {p}: {e}; the port is kept and comes up when the device can be opened \
+                 (retried every second)"
             ));
         }
     }
