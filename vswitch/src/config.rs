@@ -220,6 +220,11 @@ impl Config {
         })
     }
 
+    /// The port named `name`, in whichever bridge has it.
+    pub fn port(&self, name: &str) -> Option<&Port> {
+        self.bridges.values().find_map(|b| b.ports.get(name))
+    }
+
     /// The bridge that has port (or internal port) `name`.
     pub fn port_bridge(&self, name: &str) -> Option<&str> {
         self.bridges

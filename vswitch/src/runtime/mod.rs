@@ -6,28 +6,29 @@
 //! new snapshot goes to the poll threads. Ports it does not touch keep their
 //! queues and traffic.
 
+mod lab;
 mod nat;
 mod tunnels;
 
+pub use lab::PATCH_KIND;
 pub use nat::ConnView;
 pub use tunnels::{EndpointView, RemoteView, TunnelView};
 
-use crate::capture::{Filter, PortTaps, Record, Tap};
+use crate::capture::{PortTaps, Tap};
 use crate::config::Mirror;
 use crate::config::{BridgeSettings, Config};
-use crate::datapath::mirror::{MirrorCounters, MirrorOut, MirrorOutputIngress, MirrorRt};
+use crate::datapath::mirror::{MirrorCounters, MirrorOutputIngress};
 use crate::datapath::pmd::{Clock, Command, IdlePolicy, Pmd, PmdReport};
 use crate::datapath::stats::{PortCounters, PortStats};
 use crate::datapath::storm::{FloodLimit, DEFAULT_PPS as FLOOD_DEFAULT};
 use crate::datapath::{DpBridge, DpPort, Hooks, PortRef, Snapshot};
 use crate::tunnel::{self, VxlanSpec};
-use crossbeam_channel::Receiver;
 use pipeline::mac_table::{Dest, FdbEntry};
 use pipeline::stage::Chain;
 use pipeline::vlan::{VlanMode, VlanPort};
 use pipeline::{MacTable, PortNo};
 use ports::afxdp::UmemPool;
-use ports::impair::{ImpairHandle, ImpairedTx, Impairment};
+use ports::impair::{ImpairHandle, ImpairedTx};
 use ports::{OpenPort, PortError, PortStatus};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -250,47 +251,6 @@ impl Runtime {
         self.publish();
     }
 
-    /// Gives each port its storm-control rate (`other_config:flood-limit`),
-    /// at once.
-    fn apply_flood_limits(&mut self, cfg: &Config) {
-        for (name, p) in self.ports.iter_mut() {
-            p.flood_pps = cfg
-                .bridges
-                .values()
-                .find_map(|b| b.ports.get(name))
-                .and_then(|port| port.other_config.get("flood-limit"))
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(FLOOD_DEFAULT);
-            if let PortState::Open { dp, .. } = &p.state {
-                dp.flood_limit.set(p.flood_pps);
-            }
-        }
-    }
-
-    /// Gives each port the egress impairment its options ask for, at
-    /// once: a port impaired for the first time gets its transmit half
-    /// wrapped; one already wrapped just gets the new settings.
-    fn apply_impairments(&mut self, cfg: &Config) {
-        for (name, p) in self.ports.iter_mut() {
-            let wanted = cfg
-                .bridges
-                .values()
-                .find_map(|b| b.ports.get(name))
-                .and_then(|port| Impairment::from_options(&port.options).ok().flatten());
-            match (&p.impair, wanted) {
-                (Some(h), w) => h.set(w.unwrap_or_default()),
-                (None, None) => {}
-                (None, Some(w)) => {
-                    let h = ImpairHandle::new(w);
-                    if let PortState::Open { dp, .. } = &p.state {
-                        wrap_impaired(dp, &h);
-                    }
-                    p.impair = Some(h);
-                }
-            }
-        }
-    }
-
     /// Gives each bridge's table its ports' own MAC limits, when they
     /// changed. The ports stay open.
     fn apply_port_mac_limits(&mut self, cfg: &Config) {
@@ -423,30 +383,6 @@ impl Runtime {
         self.ports.contains_key(name)
     }
 
-    /// Starts a capture on `ports`: from the next snapshot on, their
-    /// frames are copied to the returned queue.
-    pub fn add_capture(
-        &mut self,
-        ports: Vec<String>,
-        filter: Filter,
-    ) -> (Arc<Tap>, Receiver<Record>) {
-        let id = self.next_capture;
-        self.next_capture += 1;
-        let (tap, rx) = Tap::new(id, ports, filter);
-        self.captures.push(tap.clone());
-        self.publish();
-        (tap, rx)
-    }
-
-    /// Takes the captures that ended out of the datapath.
-    pub fn reap_captures(&mut self) {
-        let before = self.captures.len();
-        self.captures.retain(|t| t.is_active());
-        if self.captures.len() != before {
-            self.publish();
-        }
-    }
-
     pub fn port_view(&self, name: &str) -> PortView {
         match self.ports.get(name) {
             None => PortView::default(),
@@ -535,11 +471,6 @@ impl Runtime {
                 lock(&b.macs).flush_port(p.port_no);
             }
         }
-    }
-
-    /// A port's impairment counters, if it was ever impaired.
-    pub fn impair_stats(&self, port: &str) -> Option<ports::impair::ImpairStats> {
-        self.ports.get(port)?.impair.as_ref().map(|h| h.stats())
     }
 
     pub fn counters(&self, port: &str) -> Option<PortCounters> {
@@ -771,70 +702,8 @@ impl Runtime {
     }
 }
 
-impl Runtime {
-    /// The mirrors of bridge `br` with port numbers.
-    fn mirrors_of(&self, br: &str) -> Vec<MirrorRt> {
-        let no = |n: &String| self.ports.get(n).map(|p| p.port_no);
-        self.bridges[br]
-            .mirrors
-            .values()
-            .filter_map(|(m, counters)| {
-                let out = match (&m.output_port, m.output_vlan) {
-                    (Some(p), _) => MirrorOut::Port(no(p)?),
-                    (None, Some(v)) => MirrorOut::Vlan(v),
-                    (None, None) => return None,
-                };
-                Some(MirrorRt {
-                    src: m.select_src_port.iter().filter_map(no).collect(),
-                    dst: m.select_dst_port.iter().filter_map(no).collect(),
-                    vlans: m.select_vlan.clone(),
-                    all: m.select_all,
-                    out,
-                    counters: counters.clone(),
-                })
-            })
-            .collect()
-    }
-
-    fn is_mirror_output(&self, br: &str, port: &str) -> bool {
-        self.bridges.get(br).is_some_and(|b| {
-            b.mirrors
-                .values()
-                .any(|(m, _)| m.output_port.as_deref() == Some(port))
-        })
-    }
-
-    /// Copies a mirror has sent: (packets, bytes).
-    pub fn mirror_counters(&self, br: &str, name: &str) -> (u64, u64) {
-        use std::sync::atomic::Ordering::Relaxed;
-        self.bridges
-            .get(br)
-            .and_then(|b| b.mirrors.get(name))
-            .map_or((0, 0), |(_, c)| {
-                (c.packets.load(Relaxed), c.bytes.load(Relaxed))
-            })
-    }
-
-    /// The port number of `p`'s patch peer (frames to a patch port whose
-    /// peer is not there yet are lost, as in OVS).
-    fn patch_peer_of(&self, p: &PortRt) -> Option<PortNo> {
-        let peer = self.ports.get(p.spec.peer.as_deref()?)?;
-        matches!(peer.state, PortState::Open { .. }).then_some(peer.port_no)
-    }
-}
-
-/// Puts `dp`'s transmit half inside an impairment wrapper.
-fn wrap_impaired(dp: &DpPort, h: &Arc<ImpairHandle>) {
-    let mut tx = lock(&dp.tx);
-    let inner = std::mem::replace(&mut *tx, Box::new(ports::memory::SinkTx::default()));
-    *tx = Box::new(ImpairedTx::new(inner, h.clone()));
-}
-
 /// The snapshot in use, for threads other than the control thread.
 pub type SharedSnapshot = Arc<Mutex<Option<Arc<Snapshot>>>>;
-
-/// The `type` of a patch port.
-pub const PATCH_KIND: &str = "patch";
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -997,7 +866,7 @@ fn open_port(
 
 /// The VLAN settings of port `name` (a bridge's internal port has none).
 fn vlan_port(cfg: &Config, name: &str) -> VlanPort {
-    let Some(p) = cfg.bridges.values().find_map(|b| b.ports.get(name)) else {
+    let Some(p) = cfg.port(name) else {
         return VlanPort::default();
     };
     let mode = p.vlan_mode.as_deref().and_then(|m| match m {
