@@ -159,14 +159,15 @@ pub const GROUPS: &[Group] = &[
         commands: &[
             cmd(
                 "attach",
-                "BRIDGE CONTAINER IP/PREFIX[@GATEWAY] [--ifname NAME] [--mac MAC] \
+                "BRIDGE CONTAINER [IP/PREFIX[@GATEWAY]] [--ifname NAME] [--mac MAC] \
                  [--tag VLAN] [--mtu MTU]",
                 "give a container (netns name, PID, netns path or Docker name) an interface on \
                  BRIDGE",
                 "A veth pair is created, one end moved into the container as NAME (default \
                  eth1, a valid interface name) with the MAC, MTU, address and default route, \
                  and the host end added to BRIDGE (access port of VLAN with --tag). 0/0 gives \
-                 no address. All or nothing: a failure leaves nothing behind.",
+                 no address; on a bridge in a cluster network, no address argument takes a \
+                 free one of the network's subnet. All or nothing: a failure leaves nothing behind.",
             ),
             cmd(
                 "detach",
@@ -325,6 +326,55 @@ pub const GROUPS: &[Group] = &[
                 "Limits and timeouts: set open_vswitch . other_config:ct-max-entries=N, \
                  ct-tcp-established, ct-tcp-transitory, ct-udp-unreplied, ct-udp-replied, \
                  ct-icmp (seconds).",
+            ),
+        ],
+    },
+    Group {
+        title: "Cluster commands (overlay networks shared through etcd)",
+        commands: &[
+            cmd(
+                "cluster/join",
+                "http://IP:PORT[,http://IP:PORT...] [--vtep-ip IP] [--host NAME] [--ttl SECONDS]",
+                "join the etcd cluster whose overlay networks this host shares",
+                "Stored like any setting and kept across restarts; refused, with nothing \
+                 stored, when no endpoint answers. The VTEP defaults to the source address of \
+                 the route toward the first endpoint, the host name to the system's, the \
+                 lease TTL to 10 s: a host that stops renewing its lease is dropped by the \
+                 others that long after.",
+            ),
+            cmd(
+                "cluster/leave",
+                "",
+                "leave the cluster",
+                "The lease is revoked, so the other hosts drop this one at once. Address \
+                 reservations stay until their containers are detached.",
+            ),
+            cmd(
+                "cluster/show",
+                "",
+                "etcd connection, this host's VTEP and lease, the other hosts",
+                "\"disconnected\" while etcd cannot be reached: forwarding goes on with the \
+                 last known state.",
+            ),
+            cmd(
+                "network/create",
+                "NAME --vni N --subnet CIDR [--gateway IP]",
+                "create an overlay network, cluster-wide",
+                "A name or VNI already taken, or a subnet overlapping another network's, is \
+                 refused. A bridge joins it with other_config:network=NAME; containers \
+                 attached there without an address get a free one of the subnet.",
+            ),
+            cmd(
+                "network/delete",
+                "NAME",
+                "delete an overlay network",
+                "Refused while it has members or reserved addresses.",
+            ),
+            cmd(
+                "network/list",
+                "",
+                "the cluster's networks, with their member counts",
+                "Read from etcd.",
             ),
         ],
     },

@@ -5,6 +5,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod arp_responder;
 #[allow(unsafe_code)] // buffers lent by receive paths, see `packet`
 pub mod batch;
 pub mod checksum;

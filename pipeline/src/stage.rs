@@ -65,6 +65,14 @@ impl Chain {
     }
 
     /// The stages, in order.
+    /// This chain with `stage` put at position `at` (the end if `at` is
+    /// past it).
+    pub fn with_inserted(&self, at: usize, stage: Arc<dyn Stage>) -> Chain {
+        let mut v = self.0.clone();
+        v.insert(at.min(v.len()), stage);
+        Chain(v)
+    }
+
     pub fn stages(&self) -> &[Arc<dyn Stage>] {
         &self.0
     }

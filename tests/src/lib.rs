@@ -19,6 +19,7 @@ pub mod bridge;
 pub mod cmd;
 pub mod container;
 pub mod daemon;
+pub mod etcd;
 pub mod frames;
 pub mod host;
 pub mod lab;

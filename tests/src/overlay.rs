@@ -69,7 +69,9 @@ pub struct OverlayHost {
 }
 
 impl OverlayHost {
-    fn on_fabric(fabric: &Fabric, index: u8) -> Netns {
+    /// A namespace on the fabric with underlay address 10.99.0.`index`
+    /// on [`UNDERLAY_IF`].
+    pub fn on_fabric(fabric: &Fabric, index: u8) -> Netns {
         let ns = Netns::create();
         let outer = names::unique("u");
         ip_ok(&[

@@ -29,6 +29,27 @@ pub struct Config {
     /// tracker's limit and timeouts (`ct-*`, see `nat::ct_config`).
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub other_config: Map,
+    /// Membership of an etcd cluster whose overlay networks this host
+    /// joins (`cluster/join`, see `crate::cluster`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterCfg>,
+}
+
+/// `cluster/join` as given: where etcd is and who this host is.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterCfg {
+    /// `http://IP:PORT` of each etcd member.
+    pub endpoints: Vec<String>,
+    /// This host's name in the cluster (unique).
+    pub host: String,
+    /// The VTEP address given with `--vtep-ip`; without it, the source
+    /// address of the route toward the first endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vtep_ip: Option<String>,
+    /// Lease TTL in seconds: how long the others keep this host's entries
+    /// after it stops renewing them.
+    pub ttl: u32,
 }
 
 /// A routed port with the switch's own address, MAC and next hop.
@@ -175,6 +196,7 @@ impl Config {
         self.bridges == other.bridges
             && self.uplink == other.uplink
             && self.other_config == other.other_config
+            && self.cluster == other.cluster
     }
 
     /// Gives every port (and bridge internal port) without a number the

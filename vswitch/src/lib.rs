@@ -10,6 +10,7 @@
 
 pub mod attach;
 pub mod capture;
+pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod control;

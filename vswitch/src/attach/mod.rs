@@ -95,6 +95,13 @@ pub(crate) enum KernelStep {
         netns: std::path::PathBuf,
         ifname: String,
     },
+    /// Give a container's address back to its overlay network (etcd).
+    ReleaseIp {
+        cluster: crate::config::ClusterCfg,
+        network: String,
+        ip: Ipv4Addr,
+        owner: crate::cluster::view::IpRec,
+    },
     /// Announce a container's address from inside its namespace.
     Garp {
         ns: Namespace,
@@ -109,6 +116,23 @@ impl KernelStep {
         match self {
             KernelStep::DeleteLink(name) => delete_host_link(&name),
             KernelStep::DeleteTap { netns, ifname } => delete_tap(&netns, &ifname),
+            KernelStep::ReleaseIp {
+                cluster,
+                network,
+                ip,
+                owner,
+            } => {
+                let cfg = Config {
+                    cluster: Some(cluster),
+                    ..Config::default()
+                };
+                match crate::cluster::ipam::release(&cfg, &network, ip, &owner) {
+                    Ok(()) => log::info!("attach: released {ip} on network {network}"),
+                    Err(e) => log::warn!(
+                        "attach: could not release {ip} on network {network} ({e}); it stays reserved"
+                    ),
+                }
+            }
             KernelStep::Garp {
                 ns,
                 ifname,

@@ -92,6 +92,13 @@ pub(super) fn attach(txn: &mut Txn, mut a: AttachArgs) -> Result<Output, Failure
         .into());
     }
 
+    let mac = a
+        .mac
+        .unwrap_or_else(|| naming::derived_mac(&a.container, &a.ifname));
+    // On a bridge in an overlay network, the address is reserved
+    // cluster-wide first (and given back if the attach fails).
+    let release = reserve_in_network(txn, &mut a, mac)?;
+
     // The pair, its container end made directly inside the namespace.
     // On a bridge with a VXLAN port, frames must fit the tunnel: the
     // smallest underlay MTU less the encapsulation, unless --mtu says.
@@ -99,14 +106,17 @@ pub(super) fn attach(txn: &mut Txn, mut a: AttachArgs) -> Result<Output, Failure
         .mtu
         .is_none()
         .then(|| txn.rt.tunnel_inner_mtu(&a.bridge))
-        .flatten();
+        .flatten()
+        .or_else(|| {
+            // A network bridge's tunnel may not be there yet: leave room
+            // for the encapsulation on a 1500-byte underlay.
+            crate::cluster::ipam::network_of(&txn.cfg, &a.bridge)
+                .map(|_| 1500 - pipeline::vxlan::OVERHEAD as u32)
+        });
     let mtu = a
         .mtu
         .or(tunnel_mtu)
         .unwrap_or_else(|| bridge_mtu(&a.bridge));
-    let mac = a
-        .mac
-        .unwrap_or_else(|| naming::derived_mac(&a.container, &a.ifname));
     let tap_guard;
     let veth_guard;
     if a.tap {
@@ -189,6 +199,9 @@ pub(super) fn attach(txn: &mut Txn, mut a: AttachArgs) -> Result<Output, Failure
         },
         false => KernelStep::DeleteLink(host),
     });
+    if let Some(step) = release.disarm() {
+        txn.attach.undo.push(step);
+    }
     if let Some(ip) = a.ip {
         txn.attach.after.push(KernelStep::Garp {
             ns,
@@ -416,6 +429,12 @@ pub(super) fn detach(txn: &mut Txn, d: DetachArgs) -> Result<Output, Failure> {
         },
         None => KernelStep::DeleteLink(port),
     });
+    if let Some(step) = removed
+        .as_ref()
+        .and_then(|p| release_step(&txn.cfg, &bridge, p))
+    {
+        txn.attach.after.push(step);
+    }
     Ok(Output {
         text: String::new(),
         json,
@@ -439,4 +458,91 @@ fn find_attachment(cfg: &Config, d: &DetachArgs) -> Option<(String, String)> {
                 .find(|a| a.ifname() == d.ifname && a.get(key::NETNS_INODE) == Some(&ino))
         })?;
     Some((hit.bridge.to_string(), hit.port.to_string()))
+}
+
+/// An address reserved in an overlay network, given back when dropped
+/// before the attach went through.
+struct Reservation(Option<KernelStep>);
+
+impl Reservation {
+    /// The attach went through: the release becomes an undo step of the
+    /// transaction.
+    fn disarm(mut self) -> Option<KernelStep> {
+        self.0.take()
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if let Some(step) = self.0.take() {
+            step.run();
+        }
+    }
+}
+
+/// On a bridge in an overlay network: reserves the container's address
+/// in etcd (the one given, or a free one) and fills in the prefix and
+/// gateway of the network.
+fn reserve_in_network(txn: &Txn, a: &mut AttachArgs, mac: [u8; 6]) -> Result<Reservation, Failure> {
+    use crate::cluster::{ipam, view};
+    let Some(net) = ipam::network_of(&txn.cfg, &a.bridge) else {
+        if a.auto_ip {
+            return Err(format!(
+                "attach needs IP/PREFIX[@GATEWAY] (or 0/0 for no address): bridge {} is not in a cluster network that could give one (usage: {})",
+                a.bridge,
+                super::spec::ATTACH_USAGE
+            )
+            .into());
+        }
+        return Ok(Reservation(None));
+    };
+    let Some(cluster) = txn.cfg.cluster.clone() else {
+        return Ok(Reservation(None));
+    };
+    if !a.auto_ip && a.ip.is_none() {
+        return Ok(Reservation(None));
+    }
+    let owner = view::IpRec {
+        host: cluster.host.clone(),
+        container: a.container.clone(),
+        mac: fmt_mac(&mac),
+    };
+    let (ip, rec) = ipam::reserve(&txn.cfg, net, a.ip.map(|i| i.addr), &owner)
+        .map_err(|e| format!("attach: {e}"))?;
+    a.ip = Some(IpConfig {
+        addr: ip,
+        prefix: rec.subnet.len,
+        gateway: a.ip.and_then(|i| i.gateway).or(rec.gateway),
+    });
+    Ok(Reservation(Some(KernelStep::ReleaseIp {
+        cluster,
+        network: net.to_string(),
+        ip,
+        owner,
+    })))
+}
+
+/// The step that gives a detached container's address back to its
+/// network, when it had one there.
+fn release_step(cfg: &Config, bridge: &str, p: &Port) -> Option<KernelStep> {
+    let net = crate::cluster::ipam::network_of(cfg, bridge)?;
+    let cluster = cfg.cluster.clone()?;
+    let ip = p
+        .external_ids
+        .get(key::IP)?
+        .split('/')
+        .next()?
+        .parse()
+        .ok()?;
+    let owner = crate::cluster::view::IpRec {
+        host: cluster.host.clone(),
+        container: p.external_ids.get(key::CONTAINER)?.clone(),
+        mac: p.external_ids.get(key::MAC)?.clone(),
+    };
+    Some(KernelStep::ReleaseIp {
+        cluster,
+        network: net.to_string(),
+        ip,
+        owner,
+    })
 }

@@ -21,7 +21,7 @@ pub const MIN_MTU: u32 = 68;
 /// Largest MTU a veth accepts.
 pub const MAX_MTU: u32 = 65535;
 
-pub const ATTACH_USAGE: &str = "attach BRIDGE CONTAINER IP/PREFIX[@GATEWAY] [--ifname NAME] [--mac MAC] [--tag VLAN] [--mtu MTU] [--type veth|tap]";
+pub const ATTACH_USAGE: &str = "attach BRIDGE CONTAINER [IP/PREFIX[@GATEWAY]] [--ifname NAME] [--mac MAC] [--tag VLAN] [--mtu MTU] [--type veth|tap]";
 pub const DETACH_USAGE: &str = "detach BRIDGE CONTAINER [--ifname NAME]";
 
 /// An IPv4 address with its prefix, and optionally a default gateway.
@@ -215,6 +215,9 @@ pub struct AttachArgs {
     pub bridge: String,
     pub container: String,
     pub ip: Option<IpConfig>,
+    /// No address argument: on a bridge in an overlay network, the
+    /// network gives one (`crate::cluster::ipam`).
+    pub auto_ip: bool,
     pub ifname: String,
     pub mac: Option<[u8; 6]>,
     pub tag: Option<u16>,
@@ -234,11 +237,15 @@ impl AttachArgs {
             &["ifname", "mac", "tag", "mtu", "type"],
             &["may-exist"],
         )?;
-        let [bridge, container, ip] = pos.as_slice() else {
-            return Err(format!(
-                "'attach' takes 3 arguments, got {} (usage: {ATTACH_USAGE})",
-                pos.len()
-            ));
+        let (bridge, container, ip) = match pos.as_slice() {
+            [b, c, ip] => (b, c, Some(ip)),
+            [b, c] => (b, c, None),
+            _ => {
+                return Err(format!(
+                    "'attach' takes 2 or 3 arguments, got {} (usage: {ATTACH_USAGE})",
+                    pos.len()
+                ))
+            }
         };
         let ifname = container_and_ifname(container, &opts)?;
         let mac = opts
@@ -271,7 +278,8 @@ impl AttachArgs {
         Ok(AttachArgs {
             bridge: bridge.clone(),
             container: container.clone(),
-            ip: IpConfig::parse(ip)?,
+            ip: ip.map(|i| IpConfig::parse(i)).transpose()?.flatten(),
+            auto_ip: ip.is_none(),
             ifname,
             mac,
             tag,
@@ -310,7 +318,7 @@ impl DetachArgs {
     }
 }
 
-type Split = (Vec<String>, BTreeMap<String, String>, Vec<&'static str>);
+pub(crate) type Split = (Vec<String>, BTreeMap<String, String>, Vec<&'static str>);
 
 /// Checks the container argument and returns the container-side interface
 /// name (`--ifname`, default `eth1`), checked too.
@@ -329,7 +337,7 @@ fn container_and_ifname(
 
 /// Separates positional arguments, `--opt value` / `--opt=value` options
 /// (each at most once) and bare `--flag`s.
-fn split(
+pub(crate) fn split(
     cmd: &str,
     args: &[String],
     with_value: &[&str],

@@ -403,6 +403,10 @@ impl Txn<'_> {
             // --- container attachment: vswitch/src/attach/ ---
             "attach" | "detach" | "list-attachments" => crate::attach::run(self, name, args, c),
             // --- end of container attachment ---
+            "cluster/join" | "cluster/leave" | "cluster/show" | "network/create"
+            | "network/delete" | "network/list" => {
+                crate::cluster::commands::run(self, name, args, c)
+            }
             "remove" => {
                 argc(4, usize::MAX)?;
                 self.remove_values(&args[0], &args[1], &args[2], &args[3..])

@@ -131,6 +131,7 @@ impl Control {
             }
             self.serve_round();
             self.rt.reap_captures();
+            self.rt.cluster_tick(&self.cfg);
             if last_tick.elapsed() >= Duration::from_secs(1) {
                 last_tick = Instant::now();
                 if let Err(e) = self.rt.check_pmds() {

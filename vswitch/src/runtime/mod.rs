@@ -6,6 +6,7 @@
 //! new snapshot goes to the poll threads. Ports it does not touch keep their
 //! queues and traffic.
 
+mod cluster;
 mod lab;
 mod nat;
 mod tunnels;
@@ -23,6 +24,7 @@ use crate::datapath::stats::{PortCounters, PortStats};
 use crate::datapath::storm::{FloodLimit, DEFAULT_PPS as FLOOD_DEFAULT};
 use crate::datapath::{DpBridge, DpPort, Hooks, PortRef, Snapshot};
 use crate::tunnel::{self, VxlanSpec};
+use pipeline::arp_responder::{ArpResponder, ArpTable};
 use pipeline::mac_table::{Dest, FdbEntry};
 use pipeline::stage::Chain;
 use pipeline::vlan::{VlanMode, VlanPort};
@@ -46,6 +48,8 @@ struct BridgeRt {
     /// Port mirrors as configured, and the counters of each (kept across
     /// snapshots).
     mirrors: BTreeMap<String, (Mirror, Arc<MirrorCounters>)>,
+    /// For a bridge in an overlay network: the ARP responder's answers.
+    arp: Option<Arc<ArpTable>>,
 }
 
 /// How a port is opened; a change in any of these reopens it.
@@ -130,6 +134,12 @@ pub struct Runtime {
     /// (`trace --live`).
     shared_snap: SharedSnapshot,
     next_capture: u64,
+    /// This host's membership of an etcd cluster (`cluster/join`).
+    pub cluster: crate::cluster::Cluster,
+    /// The cluster state generation last applied.
+    cluster_seen: u64,
+    /// The static FDB entries the overlay installed, by bridge.
+    cluster_fdb: BTreeMap<String, cluster::Installed>,
 }
 
 impl Runtime {
@@ -152,6 +162,9 @@ impl Runtime {
             captures: Vec::new(),
             shared_snap: SharedSnapshot::default(),
             next_capture: 1,
+            cluster: crate::cluster::Cluster::default(),
+            cluster_seen: 0,
+            cluster_fdb: BTreeMap::new(),
         })
     }
 
@@ -164,8 +177,9 @@ impl Runtime {
         &self.owner
     }
 
-    /// Brings the running datapath in line with `cfg`.
-    pub fn apply(&mut self, cfg: &Config) {
+    /// Brings the running datapath in line with `cfg`, the configuration
+    /// with the cluster's overlay added (see [`Runtime::apply`]).
+    fn apply_effective(&mut self, cfg: &Config) {
         let wanted = desired_ports(cfg);
         self.configure_nat(cfg);
 
@@ -193,6 +207,7 @@ impl Runtime {
                     settings,
                     port_limits: Vec::new(),
                     mirrors: BTreeMap::new(),
+                    arp: None,
                 });
             rt.mirrors.retain(|m, _| br.mirrors.contains_key(m));
             for (m, cfg_m) in &br.mirrors {
@@ -674,6 +689,14 @@ impl Runtime {
                         None => PortRef::in_bridge(dp.clone(), bridge, p.vlan.clone(), macs),
                     };
                     port.encap = p.tunnel.as_ref().map(|t| Arc::new(t.encap()));
+                    if let Some(t) = self.bridges[&p.spec.bridge].arp.as_ref() {
+                        if p.tunnel.is_none() {
+                            // After VLAN classification, before L2.
+                            port.ingress = port
+                                .ingress
+                                .with_inserted(1, Arc::new(ArpResponder(t.clone())));
+                        }
+                    }
                     port
                 }
             };
