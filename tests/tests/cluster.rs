@@ -487,7 +487,7 @@ fn fifty_concurrent_attaches_on_two_hosts_get_distinct_addresses() {
 
 #[test]
 fn bad_cluster_commands_are_refused_and_change_nothing() {
-    let lab = Lab::new(1, 1, 10);
+    let mut lab = Lab::new(1, 1, 10);
     let d = lab.h(0).daemon();
     let before = d.vsctl_json(&["cluster/show"]);
     // Unreachable endpoints: nothing stored.
@@ -627,7 +627,23 @@ fn bad_cluster_commands_are_refused_and_change_nothing() {
     d.vsctl_ok(&["add-br", "plain"]);
     let out = d.vsctl(&["attach", "plain", &c.name()]);
     assert!(!out.success() && out.stderr.contains("IP/PREFIX"), "{out}");
-    // Leave and join again: stored, survives a restart.
-    assert_eq!(before["state"], "connected");
     drop(lone);
+
+    // Leaving forgets the cluster; joining again is stored and survives a
+    // restart.
+    assert_eq!(before["joined"], true, "{before}");
+    d.vsctl_ok(&["cluster/leave"]);
+    assert_eq!(d.vsctl_json(&["cluster/show"])["joined"], false);
+    let out = d.vsctl(&["cluster/leave"]);
+    assert!(
+        !out.success() && out.stderr.contains("not in a cluster"),
+        "{out}"
+    );
+    d.vsctl_ok(&["cluster/join", &lab.etcd.endpoints(), "--host", "again"]);
+    lab.hosts[0].daemon_mut().restart();
+    let ok = wait_until(Duration::from_secs(10), || {
+        let s = lab.show(0);
+        s["host"] == "again" && s["state"] == "connected"
+    });
+    assert!(ok, "{}", lab.show(0));
 }

@@ -2,7 +2,7 @@
 //! anything is touched.
 //!
 //! ```text
-//! attach BRIDGE CONTAINER IP/PREFIX[@GATEWAY] [--ifname NAME] [--mac MAC] [--tag N] [--mtu N]
+//! attach BRIDGE CONTAINER [IP/PREFIX[@GATEWAY]] [--ifname NAME] [--mac MAC] [--tag N] [--mtu N]
 //! detach BRIDGE CONTAINER [--ifname NAME]
 //! ```
 //!
@@ -473,14 +473,17 @@ mod tests {
         assert!(!a.may_exist);
         let a = AttachArgs::parse(&v("--may-exist br0 1234 0/0"), false).unwrap();
         assert_eq!(a.ifname, DEFAULT_IFNAME);
-        assert!(a.may_exist && a.ip.is_none());
+        assert!(a.may_exist && a.ip.is_none() && !a.auto_ip);
+        // No address at all: the bridge's overlay network gives one.
+        let a = AttachArgs::parse(&v("br0 c1"), false).unwrap();
+        assert!(a.ip.is_none() && a.auto_ip);
     }
 
     #[test]
     fn bad_attach_arguments_say_why() {
         for (args, needle) in [
-            ("br0 c1", "takes 3 arguments"),
-            ("br0 c1 10.0.0.2/24 extra", "takes 3 arguments"),
+            ("br0", "takes 2 or 3 arguments"),
+            ("br0 c1 10.0.0.2/24 extra", "takes 2 or 3 arguments"),
             ("br0 c1 10.0.0.2/24 --ifname", "needs a value"),
             (
                 "br0 c1 10.0.0.2/24 --ifname averyveryverylongname",

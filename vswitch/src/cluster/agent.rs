@@ -261,7 +261,7 @@ fn relist(st: &mut State, client: &Client) -> Result<WatchThread, Error> {
     let v = View::from_list(kvs, rev);
     log::info!(
         "cluster: listed {} keys at revision {rev} in {} ms",
-        v.kvs.len(),
+        v.len(),
         t.elapsed().as_millis()
     );
     st.shared.set_view(v.clone());

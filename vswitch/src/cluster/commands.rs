@@ -190,17 +190,14 @@ fn show(cfg: &Config, rt: &crate::runtime::Runtime) -> Output {
         let Some(net) = super::bridge_network(b) else {
             continue;
         };
-        let members = view.members(net);
-        let remote = members.iter().filter(|m| m.host != c.host).count();
+        let members = view.member_count(net);
+        let remote = view.members(net).filter(|m| m.host != c.host).count();
         t.push_str(&format!(
-            "bridge {bname}: network {net}, {} members ({remote} remote), {} static entries\n",
-            members.len(),
+            "bridge {bname}: network {net}, {members} members ({remote} remote), {} static entries\n",
             rt.overlay_entries(bname)
         ));
-        nets.push(
-            json!({"bridge": bname, "network": net, "members": members.len(),
-            "remote_members": remote, "fdb_entries": rt.overlay_entries(bname)}),
-        );
+        nets.push(json!({"bridge": bname, "network": net, "members": members,
+            "remote_members": remote, "fdb_entries": rt.overlay_entries(bname)}));
     }
     let j = json!({
         "joined": true,

@@ -19,6 +19,18 @@ const MAX_HEADERS: usize = 100;
 
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
+/// Each byte's value in [`B64`], 255 for bytes not in it (a full listing
+/// of a large cluster is megabytes of base64).
+const B64_VALUE: [u8; 256] = {
+    let mut t = [255u8; 256];
+    let mut i = 0;
+    while i < 64 {
+        t[B64[i] as usize] = i as u8;
+        i += 1;
+    }
+    t
+};
+
 /// Encodes `data` as standard base64 with `=` padding.
 pub(crate) fn b64_encode(data: &[u8]) -> String {
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
@@ -55,11 +67,11 @@ pub(crate) fn b64_decode(s: &str) -> Result<Vec<u8>, String> {
         }
         let mut n = 0u32;
         for &c in &quad[..4 - pad] {
-            let v = B64
-                .iter()
-                .position(|&a| a == c)
-                .ok_or_else(|| format!("invalid base64 character {:?}", char::from(c)))?;
-            n = (n << 6) | v as u32;
+            let v = B64_VALUE[c as usize];
+            if v == 255 {
+                return Err(format!("invalid base64 character {:?}", char::from(c)));
+            }
+            n = (n << 6) | u32::from(v);
         }
         n <<= 6 * pad as u32;
         out.extend_from_slice(&n.to_be_bytes()[1..4 - pad]);

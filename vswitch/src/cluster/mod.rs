@@ -62,7 +62,7 @@ struct Inner {
 
 /// What the agent thread and the control thread share.
 #[derive(Default)]
-pub(crate) struct Shared(Mutex<Inner>);
+pub(crate) struct Shared(Mutex<Inner>, Mutex<Option<Arc<mio::Waker>>>);
 
 impl Shared {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -70,9 +70,20 @@ impl Shared {
     }
 
     fn set_view(&self, v: View) {
-        let mut i = self.lock();
-        i.view = Arc::new(v);
-        i.generation += 1;
+        {
+            let mut i = self.lock();
+            i.view = Arc::new(v);
+            i.generation += 1;
+        }
+        // The control loop applies it now rather than at its next tick.
+        if let Some(w) = self
+            .1
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+        {
+            let _ = w.wake();
+        }
     }
 
     fn set_status(&self, f: impl FnOnce(&mut Status)) {
@@ -89,9 +100,16 @@ pub type Desired = BTreeMap<String, Vec<u8>>;
 pub struct Cluster {
     shared: Arc<Shared>,
     agent: Option<agent::Agent>,
+    waker: Option<Arc<mio::Waker>>,
 }
 
 impl Cluster {
+    /// What wakes the control loop when the cluster's state changes.
+    pub fn set_waker(&mut self, w: Arc<mio::Waker>) {
+        self.waker = Some(w);
+        *self.shared.1.lock().unwrap_or_else(PoisonError::into_inner) = self.waker.clone();
+    }
+
     /// Starts, restarts or stops the agent for `cfg`, and hands it the
     /// members this host should publish.
     pub fn configure(&mut self, cfg: Option<&ClusterCfg>, desired: Desired) {
@@ -102,6 +120,7 @@ impl Cluster {
             // A new membership starts from nothing: entries of another
             // cluster must not linger.
             self.shared = Arc::default();
+            *self.shared.1.lock().unwrap_or_else(PoisonError::into_inner) = self.waker.clone();
             if let Some(c) = cfg {
                 self.agent = Some(agent::Agent::start(c.clone(), self.shared.clone()));
             }

@@ -73,7 +73,7 @@ pub fn overlay(cfg: &Config, view: &View) -> Overlay {
                 continue;
             }
             // A member whose host has no live key is on its way out.
-            let Some(&vtep) = hosts.get(&m.host) else {
+            let Some(&vtep) = hosts.get(m.host) else {
                 continue;
             };
             o.fdb.insert(m.mac, vtep);

@@ -78,9 +78,9 @@ pub struct IpRec {
 }
 
 /// One member of a network, as read from its key and value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Member {
-    pub host: String,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Member<'a> {
+    pub host: &'a str,
     pub mac: [u8; 6],
     pub ip: Ipv4Addr,
 }
@@ -160,12 +160,24 @@ impl std::fmt::Display for Cidr {
     }
 }
 
-/// This host's copy of everything under [`PREFIX`], keys without it.
+/// This host's copy of what it needs under [`PREFIX`]: hosts and networks
+/// as stored, members read into an index (the others' address
+/// reservations are not kept).
 #[derive(Debug, Clone, Default)]
 pub struct View {
     /// The etcd revision the copy is at.
     pub revision: i64,
+    /// Keys (without [`PREFIX`]) other than members and addresses.
     pub kvs: BTreeMap<String, Vec<u8>>,
+    /// By network: (host, MAC) to address.
+    members: BTreeMap<String, BTreeMap<(String, [u8; 6]), Ipv4Addr>>,
+}
+
+/// A member key's network, host and MAC.
+fn member_key_parts(rest: &str) -> Option<(&str, &str, [u8; 6])> {
+    let (net, rest) = rest.split_once('/')?;
+    let (host, mac) = rest.split_once('/')?;
+    Some((net, host, parse_mac(mac)?))
 }
 
 impl View {
@@ -173,14 +185,44 @@ impl View {
     pub fn from_list(kvs: Vec<Kv>, revision: i64) -> View {
         let mut v = View {
             revision,
-            kvs: BTreeMap::new(),
+            ..View::default()
         };
         for kv in kvs {
             if let Some(k) = kv.key.strip_prefix(PREFIX) {
-                v.kvs.insert(k.to_string(), kv.value);
+                v.put(k, kv.value);
             }
         }
         v
+    }
+
+    fn put(&mut self, k: &str, value: Vec<u8>) {
+        if let Some(rest) = k.strip_prefix("members/") {
+            let Some((net, host, mac)) = member_key_parts(rest) else {
+                return;
+            };
+            let m = self.members.entry(net.to_string()).or_default();
+            match serde_json::from_slice::<MemberRec>(&value) {
+                Ok(r) => m.insert((host.to_string(), mac), r.ip),
+                Err(_) => m.remove(&(host.to_string(), mac)),
+            };
+        } else if !k.starts_with("ips/") {
+            self.kvs.insert(k.to_string(), value);
+        }
+    }
+
+    fn delete(&mut self, k: &str) {
+        if let Some(rest) = k.strip_prefix("members/") {
+            if let Some((net, host, mac)) = member_key_parts(rest) {
+                if let Some(m) = self.members.get_mut(net) {
+                    m.remove(&(host.to_string(), mac));
+                    if m.is_empty() {
+                        self.members.remove(net);
+                    }
+                }
+            }
+        } else {
+            self.kvs.remove(k);
+        }
     }
 
     /// Applies watched events in order.
@@ -191,14 +233,19 @@ impl View {
                 continue;
             };
             match e.kind {
-                EventKind::Put => {
-                    self.kvs.insert(k.to_string(), e.kv.value);
-                }
-                EventKind::Delete => {
-                    self.kvs.remove(k);
-                }
+                EventKind::Put => self.put(k, e.kv.value),
+                EventKind::Delete => self.delete(k),
             }
         }
+    }
+
+    /// How many keys the copy holds.
+    pub fn len(&self) -> usize {
+        self.kvs.len() + self.members.values().map(BTreeMap::len).sum::<usize>()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// The values of every key under `sub` (relative to [`PREFIX`]) that
@@ -230,34 +277,20 @@ impl View {
     }
 
     /// Every member of `net`, host by host.
-    pub fn members(&self, net: &str) -> Vec<Member> {
-        let sub = format!("members/{net}/");
-        self.under::<MemberRec>(&sub)
-            .filter_map(|(rest, r)| {
-                let (host, mac) = rest.split_once('/')?;
-                Some(Member {
-                    host: host.to_string(),
-                    mac: parse_mac(mac)?,
-                    ip: r.ip,
-                })
+    pub fn members<'a>(&'a self, net: &str) -> impl Iterator<Item = Member<'a>> + 'a {
+        self.members
+            .get(net)
+            .into_iter()
+            .flatten()
+            .map(|((host, mac), ip)| Member {
+                host,
+                mac: *mac,
+                ip: *ip,
             })
-            .collect()
     }
 
-    /// The member count of each network.
-    pub fn member_counts(&self) -> BTreeMap<String, usize> {
-        let mut out = BTreeMap::new();
-        for k in self
-            .kvs
-            .range("members/".to_string()..)
-            .take_while(|(k, _)| k.starts_with("members/"))
-            .map(|(k, _)| k)
-        {
-            if let Some((net, _)) = k["members/".len()..].split_once('/') {
-                *out.entry(net.to_string()).or_insert(0) += 1;
-            }
-        }
-        out
+    pub fn member_count(&self, net: &str) -> usize {
+        self.members.get(net).map_or(0, BTreeMap::len)
     }
 }
 
@@ -311,10 +344,17 @@ mod tests {
         );
         assert_eq!(v.hosts().len(), 2);
         assert_eq!(v.network("red").unwrap().vni, 10);
-        let m = v.members("red");
+        let m: Vec<Member> = v.members("red").collect();
         assert_eq!(m.len(), 2);
         assert_eq!(m[1].host, "b");
         assert_eq!(m[1].mac, [2, 0, 0, 0, 0, 2]);
-        assert_eq!(v.member_counts()["red"], 3);
+        assert_eq!(v.member_count("redder"), 1);
+        let mut v = v;
+        v.apply(vec![Event {
+            kind: EventKind::Delete,
+            kv: kv("members/redder/b/02:00:00:00:00:03", ""),
+        }]);
+        assert_eq!(v.member_count("redder"), 0);
+        assert_eq!(v.len(), 5);
     }
 }

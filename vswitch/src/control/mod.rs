@@ -30,6 +30,8 @@ use std::time::{Duration, Instant};
 
 const LISTENER: Token = Token(0);
 const SIGNALS: Token = Token(1);
+/// The cluster agent: its state changed (crate::cluster).
+const CLUSTER: Token = Token(usize::MAX);
 const FIRST_CONN: usize = 2;
 /// Most clients connected at once, well below the usual 1,024 descriptors.
 pub const MAX_CONNS: usize = 256;
@@ -55,9 +57,13 @@ impl Control {
         signals: OwnedFd,
         db: Db,
         cfg: Config,
-        rt: Runtime,
+        mut rt: Runtime,
     ) -> io::Result<Control> {
         let poll = Poll::new()?;
+        rt.cluster.set_waker(std::sync::Arc::new(mio::Waker::new(
+            poll.registry(),
+            CLUSTER,
+        )?));
         let mut c = Control {
             poll,
             listener,
@@ -126,6 +132,8 @@ impl Control {
                             return Ok(());
                         }
                     }
+                    // Applied below, by cluster_tick.
+                    CLUSTER => {}
                     t => self.on_ready(t),
                 }
             }

@@ -37,6 +37,21 @@ impl TunnelRt {
     /// The runtime state for `spec`, keeping the counters of remotes that
     /// `old` already had.
     pub fn new(spec: VxlanSpec, old: Option<TunnelRt>) -> TunnelRt {
+        // The same settings: the routes are refreshed by the timer.
+        if let Some(o) = old.as_ref().filter(|o| o.spec == spec) {
+            return TunnelRt {
+                spec,
+                remotes: o
+                    .remotes
+                    .iter()
+                    .map(|r| RemoteRt {
+                        ip: r.ip,
+                        route: r.route.clone(),
+                        counters: r.counters.clone(),
+                    })
+                    .collect(),
+            };
+        }
         let mut old: BTreeMap<Ipv4Addr, RemoteRt> = old
             .map(|t| t.remotes.into_iter().map(|r| (r.ip, r)).collect())
             .unwrap_or_default();
@@ -60,11 +75,19 @@ impl TunnelRt {
     /// answer changed.
     pub fn refresh_routes(&mut self) -> bool {
         let mut changed = false;
+        // A cluster overlay may have hundreds of remotes: one line each
+        // only at debug level then.
+        let level = if self.remotes.len() > 16 {
+            log::Level::Debug
+        } else {
+            log::Level::Info
+        };
         for r in &mut self.remotes {
             let route = resolve(&self.spec, r.ip);
             if route != r.route {
                 match &route {
-                    Ok(rt) => log::info!(
+                    Ok(rt) => log::log!(
+                        level,
                         "vxlan remote {}: via {} from {}, underlay MTU {}",
                         r.ip,
                         rt.ifname,
