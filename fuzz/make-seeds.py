@@ -66,3 +66,30 @@ db = {"version": 3, "bridges": {"br0": {"ports": {"p1": {"tag": 100, "ofport": 2
 put("db_load", "two-ports", json.dumps(db).encode())
 put("db_load", "empty", b"")
 put("db_load", "wrong-shape", b"[]")
+
+# etcd_answer: HTTP answers of etcd's JSON gateway (range, watch, error).
+import base64
+b64 = lambda s: base64.b64encode(s.encode()).decode()
+P = "/vswitch/v1/"
+def kv(k, v, rev=5):
+    return {"key": b64(P + k), "value": b64(json.dumps(v)), "create_revision": str(rev),
+            "mod_revision": str(rev), "version": "1"}
+hdr = {"cluster_id": "1", "member_id": "2", "revision": "9", "raft_term": "2"}
+kvs = [kv("hosts/a", {"vtep": "10.99.0.1"}), kv("hosts/b", {"vtep": "10.99.0.2"}),
+       kv("networks/red", {"vni": 100, "subnet": "10.50.0.0/24", "gateway": "10.50.0.1"}),
+       kv("members/red/a/02:00:00:00:00:01", {"ip": "10.50.0.2", "container": "c1"}),
+       kv("members/red/b/02:00:00:00:00:02", {"ip": "10.50.0.3", "container": "c2"}),
+       kv("ips/red/10.50.0.2", {"host": "a", "container": "c1", "mac": "02:00:00:00:00:01"})]
+def http(body, chunked=False, status="200 OK"):
+    body = body.encode()
+    if chunked:
+        return (f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                .encode() + b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n")
+    return f"HTTP/1.1 {status}\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+put("etcd_answer", "range", http(json.dumps({"header": hdr, "kvs": kvs, "count": str(len(kvs))})))
+put("etcd_answer", "watch", http(json.dumps({"result": {"header": hdr, "events": [
+    {"kv": kvs[4]}, {"type": "DELETE", "kv": {"key": b64(P + "members/red/a/02:00:00:00:00:01"),
+                                             "mod_revision": "10"}}]}}), chunked=True))
+put("etcd_answer", "error", http(json.dumps({"error": "etcdserver: requested lease not found",
+                                             "code": 5, "message": "requested lease not found"}),
+                                 chunked=True, status="404 Not Found"))

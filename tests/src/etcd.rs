@@ -161,6 +161,30 @@ impl Etcd {
         self.wait_healthy(i);
     }
 
+    /// `etcdctl ARGS` against member `i`; panics on failure.
+    pub fn etcdctl(&self, i: usize, args: &[&str]) -> String {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", self.ns.name(), ETCDCTL_BIN])
+            .args(["--endpoints", &self.endpoint(i)])
+            .args(args)
+            .env("ETCDCTL_API", "3");
+        let out = run(c, Duration::from_secs(10));
+        assert!(out.success(), "{out}");
+        out.stdout
+    }
+
+    /// Compacts away every revision before the current one, so a watch
+    /// from an older revision is refused.
+    pub fn compact(&self, i: usize) -> i64 {
+        let status = self.etcdctl(i, &["endpoint", "status", "-w", "json"]);
+        let v: serde_json::Value = serde_json::from_str(&status).expect("etcdctl status JSON");
+        let rev = v[0]["Status"]["header"]["revision"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("no revision in {status}"));
+        self.etcdctl(i, &["compact", &rev.to_string(), "--physical"]);
+        rev
+    }
+
     pub fn log(&self, i: usize) -> String {
         let s =
             std::fs::read_to_string(self.members[i].dir.with_extension("log")).unwrap_or_default();

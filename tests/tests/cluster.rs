@@ -390,6 +390,21 @@ fn etcd_down_traffic_goes_on_and_a_host_cut_off_catches_up() {
     nft(lab.h(0).ns(), "delete table inet cut");
     assert!(wait_until(Duration::from_secs(10), || state(&lab, 0) == "connected"));
     assert_reach(lab.c(a), ip_new);
+
+    // The same, with the revisions host 1 missed compacted away: it lists
+    // everything again.
+    nft(
+        lab.h(0).ns(),
+        "add table inet cut; add chain inet cut out { type filter hook output priority 0; }; add rule inet cut out tcp dport 2379 drop",
+    );
+    assert!(wait_until(Duration::from_secs(10), || state(&lab, 0) == "disconnected"));
+    let (_, ip_newer) = lab.attach(1, "br0");
+    lab.etcd.compact(0);
+    nft(lab.h(0).ns(), "delete table inet cut");
+    assert!(wait_until(Duration::from_secs(10), || state(&lab, 0) == "connected"));
+    assert_reach(lab.c(a), ip_newer);
+    let log = lab.h(0).daemon().log_tail(200);
+    assert!(log.contains("compacted"), "{log}");
     drop(c);
 }
 

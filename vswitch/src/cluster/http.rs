@@ -160,16 +160,29 @@ pub(crate) fn read_head<R: BufRead>(r: &mut R) -> io::Result<Head> {
     })
 }
 
+/// The largest answer body read (a full listing of a million members is
+/// about 200 MB of JSON); a longer one is an error, not an allocation.
+const MAX_BODY: u64 = 1 << 30;
+
 /// Reads the body that follows `head`: chunked, sized by Content-Length,
-/// or (neither) up to the end of the connection.
+/// or (neither) up to the end of the connection; at most [`MAX_BODY`].
 pub(crate) fn read_body<R: BufRead>(r: &mut R, head: &Head) -> io::Result<Vec<u8>> {
     let mut body = Vec::new();
+    let too_long = || bad(format!("answer longer than {MAX_BODY} bytes"));
     if head.chunked() {
-        ChunkedReader::new(r).read_to_end(&mut body)?;
+        ChunkedReader::new(r)
+            .take(MAX_BODY + 1)
+            .read_to_end(&mut body)?;
+        if body.len() as u64 > MAX_BODY {
+            return Err(too_long());
+        }
     } else if let Some(len) = head.header("content-length") {
         let len: u64 = len
             .parse()
             .map_err(|_| bad(format!("bad Content-Length {len:?}")))?;
+        if len > MAX_BODY {
+            return Err(too_long());
+        }
         r.take(len).read_to_end(&mut body)?;
         if (body.len() as u64) < len {
             return Err(io::Error::new(
@@ -178,7 +191,10 @@ pub(crate) fn read_body<R: BufRead>(r: &mut R, head: &Head) -> io::Result<Vec<u8
             ));
         }
     } else {
-        r.read_to_end(&mut body)?;
+        r.take(MAX_BODY + 1).read_to_end(&mut body)?;
+        if body.len() as u64 > MAX_BODY {
+            return Err(too_long());
+        }
     }
     Ok(body)
 }

@@ -508,6 +508,33 @@ fn prefix_range(prefix: &str) -> (Vec<u8>, Vec<u8>) {
     (vec![0], vec![0]) // every key
 }
 
+/// Reads `raw` as a whole answer from etcd (status line, headers, body,
+/// JSON) and returns the keys and watch events in it. For the fuzzer
+/// (`fuzz/fuzz_targets/etcd_answer.rs`): any bytes give an answer or an
+/// error, never a panic.
+#[doc(hidden)]
+pub fn read_answer(raw: &[u8]) -> Result<(Vec<Kv>, Vec<Event>), Error> {
+    let mut r = std::io::BufReader::new(raw);
+    let head = http::read_head(&mut r).map_err(|e| Error::Protocol(e.to_string()))?;
+    let body = http::read_body(&mut r, &head).map_err(|e| Error::Protocol(e.to_string()))?;
+    let v = decode_answer(head.status, &body, "/v3/kv/range").map_err(|a| match a {
+        Attempt::Final(e) => e,
+        Attempt::Failover(why) => Error::Unreachable(why),
+    })?;
+    let list = |field: &str| {
+        v.get(field)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let kvs = list("kvs").iter().map(parse_kv).collect::<Result<_, _>>()?;
+    let events = list("events")
+        .iter()
+        .map(parse_event)
+        .collect::<Result<_, _>>()?;
+    Ok((kvs, events))
+}
+
 /// Interprets a unary answer: its JSON (unwrapped from a stream's
 /// {"result":..}), or how the attempt failed.
 fn decode_answer(status: u16, answer: &[u8], path: &str) -> Result<Value, Attempt> {
