@@ -147,6 +147,18 @@ pub const GROUPS: &[Group] = &[
                  port learned.",
             ),
             cmd(
+                "list",
+                "bridge|port|interface [NAME]...",
+                "print whole records, name first",
+                "OVS's list format: one column : value line each, a blank line between records.",
+            ),
+            cmd(
+                "find",
+                "bridge|port|interface [COLUMN[:KEY]=VALUE]...",
+                "print the records for which every condition holds",
+                "COLUMN!=VALUE for those that differ; printed as list prints them.",
+            ),
+            cmd(
                 "get",
                 "bridge|port|interface NAME COL[:KEY]...",
                 "print columns of a bridge, port or interface",

@@ -173,6 +173,9 @@ fn run(argv: &[String]) -> Result<(), Fail> {
                 out.push_str(r.as_str().unwrap_or_default());
                 out.push('\n');
             }
+            Print::Records { table } => {
+                out.push_str(&format::records_text(*table, &r, &inv.records)?);
+            }
             Print::Get {
                 table,
                 record,

@@ -170,10 +170,7 @@ fn unsupported_things_fail_loudly() {
     for (args, needle) in [
         (vec!["show"], "does not support"),
         (vec!["add-bond", &br, "bond0", "a", "b"], "does not support"),
-        (
-            vec!["find", "Interface", "external_ids:a=b"],
-            "does not support",
-        ),
+        (vec!["create", "Mirror", "name=m"], "does not support"),
         (vec!["--dry-run", "list-br"], "not supported"),
         (
             vec!["set", "Open_vSwitch", ".", "other_config:x=1"],
@@ -265,4 +262,86 @@ fn patch_ports_the_ovs_way() {
         tests::wait_ping(&h1, h2.ip(), Duration::from_secs(10)).is_some(),
         "no ping across a patch pair made with ovs-vsctl"
     );
+}
+
+/// `find` and `list` with the output options scripts use: ovs-docker finds
+/// a container's port with `--data=bare --no-heading --columns=name find
+/// interface external_ids:container_id=C external_ids:container_iface=I`.
+#[test]
+fn find_and_list_print_records_as_ovs_vsctl_does() {
+    let d = Daemon::start();
+    let shim = Shim::new(&d);
+    let br = names::unique("br");
+    let (p1, p2) = (names::unique("p"), names::unique("p"));
+    let ok = |args: &[&str]| {
+        let out = shim.run(&d, args);
+        assert_eq!(out.code, Some(0), "{out}");
+        out.stdout
+    };
+    ok(&["add-br", &br]);
+    ok(&[
+        "add-port",
+        &br,
+        &p1,
+        "--",
+        "set",
+        "interface",
+        &p1,
+        "external_ids:container_id=c1",
+        "external_ids:container_iface=eth1",
+    ]);
+    ok(&["add-port", &br, &p2, "tag=5"]);
+    let find = |id: &str| {
+        ok(&[
+            "--data=bare",
+            "--no-heading",
+            "--columns=name",
+            "find",
+            "interface",
+            &format!("external_ids:container_id={id}"),
+            "external_ids:container_iface=eth1",
+        ])
+    };
+    assert_eq!(find("c1"), format!("{p1}\n"));
+    assert_eq!(find("c9"), "");
+    assert_eq!(
+        ok(&["--columns=name,tag", "list", "Port", &p2]),
+        format!("name                : {p2}\ntag                 : 5\n")
+    );
+    assert_eq!(
+        ok(&["--bare", "--columns=tag,name", "find", "port", "tag=5"]),
+        format!("5\n{p2}\n")
+    );
+    let w = p2.len().max(4);
+    assert_eq!(
+        ok(&[
+            "--format=table",
+            "--columns=name,tag",
+            "find",
+            "Port",
+            "tag=5"
+        ]),
+        format!("{:<w$} tag\n{} ---\n{p2:<w$} 5\n", "name", "-".repeat(w))
+    );
+    // Every column by default, name first; records apart by a blank line.
+    let all = ok(&["list", "interface"]);
+    assert!(all.starts_with("name                : "), "{all}");
+    assert_eq!(all.matches("\n\n").count(), 1, "{all}");
+    assert!(
+        all.contains("external_ids        : {container_id=c1, container_iface=eth1}"),
+        "{all}"
+    );
+    for (args, needle) in [
+        (
+            vec!["--columns=colour", "list", "Port"],
+            "does not contain a column",
+        ),
+        (vec!["list", "Flow_Table"], "not supported"),
+        (vec!["find", "Port", "colour=red"], "no column"),
+        (vec!["--format=csv", "list", "Port"], "not supported"),
+    ] {
+        let out = shim.run(&d, &args);
+        assert_eq!(out.code, Some(1), "{args:?} must fail:\n{out}");
+        assert!(out.stderr.contains(needle), "{args:?}: {out}");
+    }
 }

@@ -98,3 +98,110 @@ pub(crate) fn get_lines(
     }
     Ok(lines)
 }
+
+/// A value in `--data=bare` form: strings unquoted, sets and maps without
+/// brackets, elements separated by spaces.
+fn bare_value(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        Value::Array(a) => a.iter().map(bare_value).collect::<Vec<_>>().join(" "),
+        Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| format!("{k}={}", bare_value(v)))
+            .collect::<Vec<_>>()
+            .join(" "),
+        other => other.to_string(),
+    }
+}
+
+/// What `list` and `find` print: the records the daemon returned, in OVS's
+/// list format (`column : value`, a blank line between records) or its
+/// table format, with `--columns`, `--data=bare` and `--no-headings`.
+pub(crate) fn records_text(
+    table: Table,
+    records: &Value,
+    f: &super::parse::RecordFormat,
+) -> Result<String, Fail> {
+    let recs: Vec<&serde_json::Map<String, Value>> = records
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_object)
+        .collect();
+    let columns: Vec<String> = match &f.columns {
+        Some(cs) => cs
+            .iter()
+            .map(|c| super::schema::parse_column(table, c).map(str::to_string))
+            .collect::<Result<_, _>>()?,
+        None => {
+            let mut cs = vec!["name".to_string()];
+            for r in &recs {
+                for k in r.keys() {
+                    if !cs.contains(k) {
+                        cs.push(k.clone());
+                    }
+                }
+            }
+            cs[1..].sort();
+            cs
+        }
+    };
+    let cell = |r: &serde_json::Map<String, Value>, c: &str| -> String {
+        let v = match (c, r.get(c)) {
+            ("type", Some(Value::String(s))) if s == "system" => Value::String(String::new()),
+            (_, Some(v)) => v.clone(),
+            (_, None) => Value::Null,
+        };
+        if f.bare {
+            bare_value(&v)
+        } else {
+            ovs_value(&v)
+        }
+    };
+    let mut out = String::new();
+    if f.table {
+        let rows: Vec<Vec<String>> = recs
+            .iter()
+            .map(|r| columns.iter().map(|c| cell(r, c)).collect())
+            .collect();
+        let width = |i: usize| {
+            rows.iter()
+                .map(|r| r[i].len())
+                .chain((!f.no_headings).then(|| columns[i].len()))
+                .max()
+                .unwrap_or(0)
+        };
+        let widths: Vec<usize> = (0..columns.len()).map(width).collect();
+        let line = |cells: &[String]| -> String {
+            let padded: Vec<String> = cells
+                .iter()
+                .zip(&widths)
+                .map(|(c, w)| format!("{c:<w$}"))
+                .collect();
+            format!("{}\n", padded.join(" ").trim_end())
+        };
+        if !f.no_headings {
+            out.push_str(&line(&columns));
+            let dashes: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+            out.push_str(&line(&dashes));
+        }
+        for r in &rows {
+            out.push_str(&line(r));
+        }
+        return Ok(out);
+    }
+    for (i, r) in recs.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        for c in &columns {
+            if f.no_headings {
+                out.push_str(&format!("{}\n", cell(r, c)));
+            } else {
+                out.push_str(&format!("{c:<20}: {}\n", cell(r, c)));
+            }
+        }
+    }
+    Ok(out)
+}

@@ -20,6 +20,20 @@ pub(crate) struct Invocation {
     pub(crate) rundir: PathBuf,
     pub(crate) timeout: Duration,
     pub(crate) commands: Vec<Cmd>,
+    /// How `list` and `find` print records.
+    pub(crate) records: RecordFormat,
+}
+
+/// `--format`, `--data`, `--no-headings`, `--columns` and `--bare`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct RecordFormat {
+    /// `--format=table` (else OVS's list format).
+    pub(crate) table: bool,
+    /// `--data=bare`: no quotes, brackets or braces.
+    pub(crate) bare: bool,
+    pub(crate) no_headings: bool,
+    /// `--columns=A,B`: these, in this order (else every column).
+    pub(crate) columns: Option<Vec<String>>,
 }
 
 pub(crate) enum Parsed {
@@ -37,6 +51,7 @@ pub(crate) fn parse(argv: &[String]) -> Result<Parsed, Fail> {
             .unwrap_or_else(|| PathBuf::from("/run/vswitch")),
         timeout: Duration::from_secs(30),
         commands: Vec::new(),
+        records: RecordFormat::default(),
     };
     let mut cur = Cmd::default();
     let mut i = 0;
@@ -76,6 +91,37 @@ pub(crate) fn parse(argv: &[String]) -> Result<Parsed, Fail> {
                 value("--db")?;
             }
             "--no-wait" | "--no-syslog" => {}
+            "--format" | "-f" => match value("--format")?.as_str() {
+                "list" => inv.records.table = false,
+                "table" => inv.records.table = true,
+                other => {
+                    return fail(format!(
+                        "format {other} is not supported by vswitch's ovs-vsctl (list, table)"
+                    ))
+                }
+            },
+            "--data" | "-d" => match value("--data")?.as_str() {
+                "bare" => inv.records.bare = true,
+                "string" => inv.records.bare = false,
+                other => {
+                    return fail(format!(
+                        "data format {other} is not supported by vswitch's ovs-vsctl (string, bare)"
+                    ))
+                }
+            },
+            "--no-headings" | "--no-heading" => inv.records.no_headings = true,
+            "--bare" => {
+                inv.records = RecordFormat {
+                    table: false,
+                    bare: true,
+                    no_headings: true,
+                    columns: inv.records.columns.take(),
+                }
+            }
+            "--columns" => {
+                let v = value("--columns")?;
+                inv.records.columns = Some(v.split(',').map(|c| c.trim().to_string()).collect());
+            }
             "--rundir" => inv.rundir = PathBuf::from(value("--rundir")?),
             "-t" | "--timeout" => {
                 let v = value("--timeout")?;

@@ -45,15 +45,14 @@ pub(crate) const OVS_ONLY_COMMANDS: &[&str] = &[
     "iface-to-br", "get-controller", "del-controller", "set-controller", "get-fail-mode",
     "del-fail-mode", "set-fail-mode", "get-manager", "del-manager", "set-manager", "get-ssl",
     "del-ssl", "set-ssl", "add-zone-tp", "del-zone-tp", "list-zone-tp", "get-aa-mapping",
-    "add-aa-mapping", "del-aa-mapping", "list", "find", "add", "remove", "clear", "create",
+    "add-aa-mapping", "del-aa-mapping", "add", "remove", "clear", "create",
     "destroy", "wait-until", "comment",
 ];
 
 /// ovs-vsctl options vswitch does not implement: refused by name.
 #[rustfmt::skip]
 pub(crate) const OVS_ONLY_OPTIONS: &[&str] = &[
-    "--dry-run", "--oneline", "--format", "--data", "--no-headings", "--pretty", "--bare",
-    "--columns", "--id", "--all", "--verbose", "-v", "--log-file", "--private-key",
+    "--dry-run", "--oneline", "--pretty", "--id", "--all", "--verbose", "-v", "--log-file", "--private-key",
     "--certificate", "--ca-cert", "--bootstrap-ca-cert", "--peer-ca-cert", "--retry",
     "--detach", "--pidfile", "--monitor", "--overwrite-pidfile", "--no-chdir", "--unixctl",
 ];
@@ -69,6 +68,8 @@ pub(crate) const COMMANDS: &[(&str, usize, usize)] = &[
     ("del-port", 1, 2),
     ("port-to-br", 1, 1),
     ("get", 2, usize::MAX),
+    ("list", 1, usize::MAX),
+    ("find", 1, usize::MAX),
     ("set", 3, usize::MAX),
 ];
 

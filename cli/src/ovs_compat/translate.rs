@@ -88,6 +88,10 @@ pub(crate) enum Print {
     Lines,
     /// One line: a JSON string.
     Line,
+    /// `list` and `find`: records of `table`.
+    Records {
+        table: Table,
+    },
     /// `get`: the record and the columns asked for.
     Get {
         table: Table,
@@ -131,6 +135,15 @@ pub(crate) fn translate(c: &Cmd, state: &mut State) -> Result<Step, Fail> {
         }
         "set" => translate_set(c, state)?,
         "get" => translate_get(c, state)?,
+        "list" | "find" => {
+            let table = parse_table(&c.args[0])?;
+            let mut out = vec![c.name.clone(), table.name().to_ascii_lowercase()];
+            out.extend(c.args[1..].iter().cloned());
+            Step {
+                request: request(out, c),
+                print: Print::Records { table },
+            }
+        }
         _ => Step {
             request: request(args, c),
             print: Print::Nothing,

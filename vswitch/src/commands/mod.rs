@@ -6,6 +6,7 @@
 //! the MAC table, clearing statistics) run last.
 
 pub mod columns;
+mod records;
 pub(crate) mod show;
 #[cfg(test)]
 mod tests;
@@ -337,6 +338,14 @@ impl Txn<'_> {
             "set" => {
                 argc(3, usize::MAX)?;
                 self.set(&args[0], &args[1], &args[2..])
+            }
+            "list" => {
+                argc(1, usize::MAX)?;
+                records::list(&self.cfg, &args[0], &args[1..])
+            }
+            "find" => {
+                argc(1, usize::MAX)?;
+                records::find(&self.cfg, &args[0], &args[1..])
             }
             "get" => {
                 argc(3, usize::MAX)?;
