@@ -15,7 +15,7 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 
-PACKAGES=(iproute2 iputils-ping ethtool iperf3 tcpdump procps nftables python3-scapy netsniff-ng etcd-server etcd-client)
+PACKAGES=(iproute2 iputils-ping ethtool iperf3 tcpdump procps nftables python3-scapy netsniff-ng etcd-server etcd-client docker.io busybox-static openvswitch-common uuid-runtime)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

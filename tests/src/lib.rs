@@ -19,6 +19,7 @@ pub mod bridge;
 pub mod cmd;
 pub mod container;
 pub mod daemon;
+pub mod docker;
 pub mod etcd;
 pub mod frames;
 pub mod host;

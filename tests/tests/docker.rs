@@ -1,0 +1,138 @@
+//! Open vSwitch's own `ovs-docker` script (Debian's openvswitch-common),
+//! unmodified, against real Docker containers (a private dockerd started
+//! by the test) and vswitchd under the `ovs-vsctl` name: add-port with
+//! address, MAC, MTU and gateway, traffic between the containers, set-vlan,
+//! del-port and del-ports.
+
+use std::os::unix::fs::symlink;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use tests::cmd::{run, Output};
+use tests::docker::Docker;
+use tests::poll::wait_until;
+use tests::{names, Daemon};
+
+const OVS_DOCKER: &str = "/usr/bin/ovs-docker";
+
+/// A directory with `ovs-vsctl` linked to vswctl, first on ovs-docker's PATH.
+struct Shim(PathBuf);
+
+impl Shim {
+    fn new(d: &Daemon) -> Shim {
+        let dir = std::env::temp_dir().join(names::unique("od"));
+        std::fs::create_dir_all(&dir).expect("shim dir");
+        symlink(&d.bins().vswctl, dir.join("ovs-vsctl")).expect("ovs-vsctl link");
+        Shim(dir)
+    }
+}
+
+impl Drop for Shim {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn ovs_docker(shim: &Shim, d: &Daemon, docker: &Docker, args: &[&str]) -> Output {
+    assert!(
+        std::path::Path::new(OVS_DOCKER).exists(),
+        "{OVS_DOCKER} is missing: install openvswitch-common (scripts/test.sh does)"
+    );
+    let path = format!(
+        "{}:{}",
+        shim.0.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut c = Command::new(OVS_DOCKER);
+    c.args(args)
+        .env("PATH", path)
+        .env("VSWITCH_RUNDIR", d.rundir())
+        .env("DOCKER_HOST", docker.host());
+    run(c, Duration::from_secs(60))
+}
+
+#[test]
+fn ovs_docker_runs_unmodified_against_real_containers() {
+    let mut docker = Docker::start();
+    let d = Daemon::start();
+    let shim = Shim::new(&d);
+    let (c1, c2) = (docker.run_container(), docker.run_container());
+    let br = names::unique("br");
+    let ok = |args: &[&str]| {
+        let out = ovs_docker(&shim, &d, &docker, args);
+        assert!(
+            out.success(),
+            "ovs-docker {args:?}:\n{out}\n{}",
+            d.log_tail(20)
+        );
+    };
+    ok(&[
+        "add-port",
+        &br,
+        "eth1",
+        &c1,
+        "--ipaddress=10.88.0.1/24",
+        "--macaddress=02:88:00:00:00:01",
+        "--mtu=1400",
+    ]);
+    ok(&[
+        "add-port",
+        &br,
+        "eth1",
+        &c2,
+        "--ipaddress=10.88.0.2/24",
+        "--gateway=10.88.0.254",
+    ]);
+    assert_eq!(d.vsctl_ok(&["list-ports", &br]).lines().count(), 2);
+
+    let link = docker.exec(&c1, &["ip", "addr", "show", "eth1"]);
+    assert!(link.success(), "{link}");
+    for want in ["mtu 1400", "02:88:00:00:00:01", "10.88.0.1/24"] {
+        assert!(link.stdout.contains(want), "{want} in {link}");
+    }
+    let routes = docker.exec(&c2, &["ip", "route"]);
+    assert!(
+        routes.stdout.contains("default via 10.88.0.254"),
+        "{routes}"
+    );
+
+    let ping = |from: &str, to: &str| {
+        docker
+            .exec(from, &["ping", "-c", "1", "-W", "1", to])
+            .success()
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), || ping(&c1, "10.88.0.2")),
+        "c1 cannot reach c2\n{}",
+        d.log_tail(20)
+    );
+    assert!(ping(&c2, "10.88.0.1"));
+
+    // The same interface twice is refused by ovs-docker's own lookup.
+    let out = ovs_docker(&shim, &d, &docker, &["add-port", &br, "eth1", &c1]);
+    assert!(
+        !out.success() && out.stderr.contains("already attached"),
+        "{out}"
+    );
+
+    // set-vlan finds the port and tags it: apart until both are in VLAN 5.
+    ok(&["set-vlan", &br, "eth1", &c1, "5"]);
+    assert!(
+        !ping(&c1, "10.88.0.2"),
+        "VLAN 5 reached the untagged container"
+    );
+    ok(&["set-vlan", &br, "eth1", &c2, "5"]);
+    assert!(wait_until(Duration::from_secs(5), || ping(
+        &c1,
+        "10.88.0.2"
+    )));
+    let tags = d.vsctl_ok(&["find", "port", "tag=5"]);
+    assert_eq!(tags.matches("name ").count(), 2, "{tags}");
+
+    ok(&["del-port", &br, "eth1", &c1]);
+    assert_eq!(d.vsctl_ok(&["list-ports", &br]).lines().count(), 1);
+    assert!(!docker.exec(&c1, &["ip", "link", "show", "eth1"]).success());
+    ok(&["del-ports", &br, &c2]);
+    assert_eq!(d.vsctl_ok(&["list-ports", &br]), "");
+}
