@@ -56,7 +56,7 @@ fn main() -> ExitCode {
         return capture::live_trace(&inv.rundir, &inv.commands[0].args[1..]);
     }
     let sock = inv.rundir.join("vswitchd.sock");
-    let request = json!({ "commands": inv.commands });
+    let request = json!({ "commands": inv.commands, "docker_env": docker_env() });
     let response = match call(&sock, &request, inv.timeout) {
         Ok(r) => r,
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
@@ -169,4 +169,22 @@ pub(crate) fn trusted_socket(sock: &std::path::Path) -> std::io::Result<()> {
         ));
     }
     Ok(())
+}
+
+/// This client's Docker settings, for the daemon to find a container by
+/// its Docker name as this user's `docker` would. Without DOCKER_CONFIG,
+/// Docker reads `$HOME/.docker` (contexts live there): that is passed on.
+fn docker_env() -> serde_json::Map<String, serde_json::Value> {
+    let mut m = serde_json::Map::new();
+    for k in ["DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG"] {
+        if let Ok(v) = std::env::var(k) {
+            m.insert(k.into(), v.into());
+        }
+    }
+    if !m.contains_key("DOCKER_CONFIG") {
+        if let Ok(home) = std::env::var("HOME") {
+            m.insert("DOCKER_CONFIG".into(), format!("{home}/.docker").into());
+        }
+    }
+    m
 }

@@ -314,6 +314,32 @@ fn attaching_twice_is_an_error_or_nothing_with_may_exist() {
     assert!(attachments(&d, &br).is_empty());
 }
 
+#[test]
+fn an_address_another_attachment_of_the_bridge_has_is_refused() {
+    let _g = shared();
+    let (d, br) = switch();
+    let (a, b) = (Container::named(), Container::named());
+    d.vsctl_ok(&["attach", &br, &a.name(), "10.79.4.1/24"]);
+    expect_clean_failure(
+        &d,
+        &b,
+        &["attach", &br, &b.name(), "10.79.4.1/24@10.79.4.254"],
+        "already used",
+    );
+    // Another address, or the same one on another bridge, is fine.
+    d.vsctl_ok(&["attach", &br, &b.name(), "10.79.4.2/24"]);
+    let br2 = names::unique("br");
+    d.vsctl_ok(&["add-br", &br2]);
+    d.vsctl_ok(&[
+        "attach",
+        &br2,
+        &b.name(),
+        "10.79.4.1/24",
+        "--ifname",
+        "eth2",
+    ]);
+}
+
 /// Runs a failing attach and checks that it said `needle`, exited 1, and
 /// left the root namespace, the container and the configuration as they
 /// were.

@@ -219,6 +219,13 @@ fn three_hosts_two_networks_addresses_mesh_isolation_and_no_arp_on_the_underlay(
         fdb_remotes(lab.h(0), "br0"),
         ["10.99.0.2", "10.99.0.3"].map(String::from).into(),
     );
+    // fdb/flush takes the static entries too; the overlay puts them back.
+    lab.h(0).vsctl(&["fdb/flush", "br0"]);
+    let both: BTreeSet<String> = ["10.99.0.2", "10.99.0.3"].map(String::from).into();
+    assert!(wait_until(Duration::from_secs(3), || fdb_remotes(
+        lab.h(0),
+        "br0"
+    ) == both));
 
     // ARP suppression: with every neighbour cache empty, pings to each
     // remote member get their ARP answered locally; no ARP frame crosses

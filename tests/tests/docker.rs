@@ -2,7 +2,8 @@
 //! unmodified, against real Docker containers (a private dockerd started
 //! by the test) and vswitchd under the `ovs-vsctl` name: add-port with
 //! address, MAC, MTU and gateway, traffic between the containers, set-vlan,
-//! del-port and del-ports.
+//! del-port and del-ports. And `vswctl attach` by Docker container name,
+//! with the Docker settings of the user who runs vswctl.
 
 use std::os::unix::fs::symlink;
 use std::path::PathBuf;
@@ -135,4 +136,127 @@ fn ovs_docker_runs_unmodified_against_real_containers() {
     assert!(!docker.exec(&c1, &["ip", "link", "show", "eth1"]).success());
     ok(&["del-ports", &br, &c2]);
     assert_eq!(d.vsctl_ok(&["list-ports", &br]), "");
+}
+
+/// The daemon's environment has no DOCKER_HOST (its Docker would be the
+/// system's, which is not running); vswctl's has the test engine's. attach
+/// and detach by container name use vswctl's.
+#[test]
+fn attach_by_docker_name_uses_the_clients_docker_settings() {
+    let mut docker = Docker::start();
+    let d = Daemon::start();
+    let (c1, c2) = (docker.run_container(), docker.run_container());
+    let br = names::unique("br");
+    d.vsctl_ok(&["add-br", &br]);
+    let vswctl = |args: &[&str], host: Option<&str>| {
+        let mut c = d.bins().vswctl_command();
+        c.arg("--rundir").arg(d.rundir()).args(args);
+        c.env_remove("DOCKER_HOST").env_remove("DOCKER_CONTEXT");
+        if let Some(h) = host {
+            c.env("DOCKER_HOST", h);
+        }
+        run(c, Duration::from_secs(30))
+    };
+    let host = docker.host();
+    // Without the client's setting the name is unknown to the system's Docker.
+    let out = vswctl(&["attach", &br, &c1, "10.89.0.1/24"], None);
+    assert!(!out.success() && out.stderr.contains("Docker"), "{out}");
+    for (c, ip) in [(&c1, "10.89.0.1/24"), (&c2, "10.89.0.2/24")] {
+        let out = vswctl(&["attach", &br, c, ip], Some(&host));
+        assert!(out.success(), "{out}\n{}", d.log_tail(20));
+    }
+    let ping = || {
+        docker
+            .exec(&c1, &["ping", "-c", "1", "-W", "1", "10.89.0.2"])
+            .success()
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), ping),
+        "{}",
+        d.log_tail(20)
+    );
+    let list = d.vsctl_ok(&["list-attachments", &br]);
+    assert!(list.contains(&c1) && list.contains(&c2), "{list}");
+    let out = vswctl(&["detach", &br, &c1], Some(&host));
+    assert!(out.success(), "{out}");
+    assert!(!docker.exec(&c1, &["ip", "link", "show", "eth1"]).success());
+}
+
+/// pipework's oldest wish: an attachment by Docker name survives `docker
+/// stop` / `docker start` and `docker restart`; the container gets its
+/// interface back with the same MAC and address, and `docker rm` ends it.
+#[test]
+fn an_attachment_follows_its_container_across_stop_start_and_restart() {
+    let mut docker = Docker::start();
+    let d = Daemon::start();
+    let (c1, c2) = (docker.run_container(), docker.run_container());
+    let br = names::unique("br");
+    d.vsctl_ok(&["add-br", &br]);
+    let host = docker.host();
+    let attach = |c: &str, ip: &str| {
+        let mut cmd = d.bins().vswctl_command();
+        cmd.arg("--rundir")
+            .arg(d.rundir())
+            .args(["attach", &br, c, ip]);
+        cmd.env("DOCKER_HOST", &host);
+        let out = run(cmd, Duration::from_secs(30));
+        assert!(out.success(), "{out}\n{}", d.log_tail(20));
+    };
+    attach(&c1, "10.90.0.1/24@10.90.0.254");
+    attach(&c2, "10.90.0.2/24");
+    let ping = || {
+        docker
+            .exec(&c2, &["ping", "-c", "1", "-W", "1", "10.90.0.1"])
+            .success()
+    };
+    assert!(wait_until(Duration::from_secs(10), ping));
+    let link = |c: &str| docker.exec(c, &["ip", "addr", "show", "eth1"]).stdout;
+    let before = link(&c1);
+    let mac = before
+        .split_whitespace()
+        .skip_while(|w| *w != "link/ether")
+        .nth(1)
+        .expect("a MAC")
+        .to_string();
+
+    for step in [
+        &["stop", "-t", "0"][..],
+        &["start"][..],
+        &["restart", "-t", "0"][..],
+    ] {
+        let mut args = step.to_vec();
+        args.push(&c1);
+        assert!(docker.docker(&args).success(), "docker {args:?}");
+        if step[0] == "stop" {
+            // The port waits for the container.
+            std::thread::sleep(Duration::from_secs(2));
+            assert!(d.vsctl_ok(&["list-attachments", &br]).contains(&c1));
+            continue;
+        }
+        let back = wait_until(Duration::from_secs(15), || {
+            let l = link(&c1);
+            l.contains(&mac) && l.contains("10.90.0.1/24")
+        });
+        assert!(
+            back,
+            "after docker {step:?}: {}\n{}",
+            link(&c1),
+            d.log_tail(20)
+        );
+        let routes = docker.exec(&c1, &["ip", "route"]).stdout;
+        assert!(routes.contains("default via 10.90.0.254"), "{routes}");
+        assert!(
+            wait_until(Duration::from_secs(10), ping),
+            "after docker {step:?}"
+        );
+    }
+    // Removed from Docker: the attachment goes.
+    assert!(docker.docker(&["rm", "-f", &c1]).success());
+    assert!(
+        wait_until(Duration::from_secs(10), || !d
+            .vsctl_ok(&["list-attachments", &br])
+            .contains(&c1)),
+        "{}",
+        d.log_tail(20)
+    );
 }

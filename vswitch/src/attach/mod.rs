@@ -191,6 +191,8 @@ fn delete_host_link(name: &str) {
 pub struct Pending {
     /// Commands in the request (attach and detach must be alone).
     request_len: usize,
+    /// The client's Docker settings ([`crate::commands::Request::docker_env`]).
+    pub(crate) docker_env: netns::DockerEnv,
     undo: Vec<KernelStep>,
     after: Vec<KernelStep>,
 }
@@ -199,6 +201,7 @@ impl Pending {
     pub fn new(req: &Request) -> Pending {
         Pending {
             request_len: req.commands.len(),
+            docker_env: netns::DockerEnv::from_request(&req.docker_env),
             undo: Vec::new(),
             after: Vec::new(),
         }
@@ -247,22 +250,46 @@ fn tap_gone(netns: &str, ifname: &str, inode: Option<&str>) -> bool {
 }
 
 /// Attachment ports whose host-side veth no longer exists (the container's
-/// namespace went away, taking the pair with it), as a request that deletes
-/// them, for the control loop to commit like any command. Only the kernel's
-/// word that the device is gone counts: if netlink cannot be asked, nothing
-/// is removed.
-pub fn vanished(cfg: &Config) -> Option<Request> {
+/// namespace went away, taking the pair with it), as requests for the
+/// control loop to commit like any command: the port is deleted, unless
+/// the container was attached by its Docker name and Docker still has it.
+/// Then a stopped container's port waits, and one that runs again (in a
+/// new namespace, after `docker start` or `restart`) is attached again
+/// with the same interface name, MAC, MTU, address, gateway and VLAN. Only
+/// the kernel's word that the device is gone counts: if netlink cannot be
+/// asked, nothing is removed.
+pub fn vanished(cfg: &Config) -> Vec<Request> {
     let attachments = record::attachments(cfg, None);
     if attachments.is_empty() {
-        return None;
+        return Vec::new();
     }
-    let mut nl = Rtnl::open().ok()?;
+    let Ok(mut nl) = Rtnl::open() else {
+        return Vec::new();
+    };
     let mut commands = Vec::new();
+    let mut again = Vec::new();
     for a in attachments {
         let gone = match tap_device(a.p) {
             Some((netns, ifname)) => tap_gone(netns, ifname, a.get(key::NETNS_INODE)),
             None => matches!(nl.link_index(a.port), Ok(None)),
         };
+        if gone && a.get(key::DOCKER) == Some("true") && tap_device(a.p).is_none() {
+            let env = netns::DockerEnv::from_record(&a.p.external_ids);
+            match netns::docker_state(a.container(), &env) {
+                netns::DockerState::Gone => {}
+                netns::DockerState::Running(pid) => {
+                    log::info!(
+                        "attach: Docker container {} runs again (pid {pid}); attaching its interface {} again",
+                        a.container(),
+                        a.ifname()
+                    );
+                    again.push(reattach(a, &env));
+                    continue;
+                }
+                // Stopped, or Docker cannot be asked: wait.
+                _ => continue,
+            }
+        }
         if gone {
             log::info!(
                 "attach: the device of port {} ({} interface {}) on bridge {} is gone (the container's namespace went away); removing the port",
@@ -278,5 +305,57 @@ pub fn vanished(cfg: &Config) -> Option<Request> {
             });
         }
     }
-    (!commands.is_empty()).then_some(Request { commands })
+    let mut out = Vec::new();
+    if !commands.is_empty() {
+        out.push(Request {
+            commands,
+            ..Request::default()
+        });
+    }
+    out.extend(again.into_iter().flatten());
+    out
+}
+
+/// The requests that attach a Docker container's interface again as it
+/// was recorded: the stale port out, then `attach` with the same settings
+/// (one request each: `attach` stands alone).
+fn reattach(a: record::Attachment<'_>, env: &netns::DockerEnv) -> [Request; 2] {
+    let one = |args: Vec<String>| CommandReq {
+        args,
+        may_exist: false,
+        if_exists: true,
+    };
+    let mut args = vec![
+        "attach".to_string(),
+        a.bridge.to_string(),
+        a.container().to_string(),
+    ];
+    args.push(match (a.get(key::IP), a.get(key::GATEWAY)) {
+        (Some(ip), Some(gw)) => format!("{ip}@{gw}"),
+        (Some(ip), None) => ip.to_string(),
+        _ => "0/0".into(),
+    });
+    args.extend(["--ifname".into(), a.ifname().to_string()]);
+    for (opt, k) in [("--mac", key::MAC), ("--mtu", key::MTU)] {
+        if let Some(v) = a.get(k) {
+            args.extend([opt.to_string(), v.to_string()]);
+        }
+    }
+    if let Some(t) = a.p.tag {
+        args.extend(["--tag".into(), t.to_string()]);
+    }
+    let del = vec!["del-port".into(), a.bridge.into(), a.port.into()];
+    [
+        Request {
+            commands: vec![one(del)],
+            ..Request::default()
+        },
+        Request {
+            commands: vec![CommandReq {
+                args,
+                ..CommandReq::default()
+            }],
+            docker_env: env.to_request(),
+        },
+    ]
 }

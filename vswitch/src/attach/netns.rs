@@ -6,7 +6,8 @@
 //! 2. a PID (all digits): `/proc/PID/ns/net`;
 //! 3. a named namespace: `/var/run/netns/NAME` (as `ip netns add` makes);
 //! 4. a Docker container name or id, where Docker is installed: the PID
-//!    from `docker inspect -f {{.State.Pid}} NAME`.
+//!    from `docker inspect -f {{.State.Pid}} NAME`, run with the Docker
+//!    settings of the vswctl that asked ([`DockerEnv`]), never the daemon's.
 //!
 //! The namespace file stays open in [`Namespace`] for as long as the value
 //! lives, so the namespace cannot go away (or a PID be reused) between
@@ -51,9 +52,68 @@ pub struct Namespace {
     pub what: String,
 }
 
+/// The Docker client settings `docker inspect` runs with.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DockerEnv(Vec<(String, String)>);
+
+impl DockerEnv {
+    /// The variables vswitch passes on.
+    pub const NAMES: &'static [&'static str] = &["DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG"];
+
+    /// The settings a request carries (other names are ignored).
+    pub fn from_request(env: &std::collections::BTreeMap<String, String>) -> DockerEnv {
+        DockerEnv(
+            env.iter()
+                .filter(|(k, _)| Self::NAMES.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        )
+    }
+
+    /// As recorded in an attachment's `external_ids` (`docker_host`, ...).
+    pub fn to_record(&self) -> Vec<(String, String)> {
+        self.0
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+            .collect()
+    }
+
+    /// As a request carries it.
+    pub fn to_request(&self) -> std::collections::BTreeMap<String, String> {
+        self.0.iter().cloned().collect()
+    }
+
+    /// From an attachment's `external_ids`.
+    pub fn from_record(ids: &std::collections::BTreeMap<String, String>) -> DockerEnv {
+        DockerEnv(
+            Self::NAMES
+                .iter()
+                .filter_map(|n| Some((n.to_string(), ids.get(&n.to_ascii_lowercase())?.clone())))
+                .collect(),
+        )
+    }
+
+    /// Sets these on `cmd`, after removing the daemon's own.
+    fn apply(&self, cmd: &mut Command) {
+        for n in Self::NAMES {
+            cmd.env_remove(n);
+        }
+        for (k, v) in &self.0 {
+            cmd.env(k, v);
+        }
+    }
+}
+
 impl Namespace {
-    /// Finds the network namespace of `container` (see the module docs).
+    /// Finds the network namespace of `container` (see the module docs),
+    /// with no Docker settings of a client.
     pub fn resolve(container: &str) -> Result<Namespace, String> {
+        Namespace::resolve_with(container, &DockerEnv::default())
+    }
+
+    /// [`Namespace::resolve`], a Docker name looked up with `docker`'s
+    /// settings `env`.
+    pub fn resolve_with(container: &str, env: &DockerEnv) -> Result<Namespace, String> {
         if container.contains('/') {
             return Namespace::open(Path::new(container), format!("namespace file {container}"));
         }
@@ -73,7 +133,7 @@ impl Namespace {
                 named.display()
             ));
         };
-        let pid = docker_pid(&docker, container).map_err(|e| {
+        let pid = docker_pid(&docker, container, env).map_err(|e| {
             format!(
                 "no container \"{container}\": it is not a PID, not a path, there is no {}, and Docker does not know it: {e}",
                 named.display()
@@ -172,9 +232,38 @@ fn find_in_path(program: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// What Docker says of a container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DockerState {
+    Running(u32),
+    /// It exists but does not run.
+    Stopped,
+    /// Docker does not know it (removed).
+    Gone,
+    /// Docker could not be asked.
+    Unknown(String),
+}
+
+/// Asks Docker (with `env`) about container `name`.
+pub fn docker_state(name: &str, env: &DockerEnv) -> DockerState {
+    let Some(docker) = find_in_path("docker") else {
+        return DockerState::Unknown("no docker in PATH".into());
+    };
+    match docker_pid(&docker, name, env) {
+        Ok(pid) => DockerState::Running(pid),
+        Err(e) if e.ends_with(" is not running") => DockerState::Stopped,
+        Err(e) if e.contains("No such object") || e.contains("No such container") => {
+            DockerState::Gone
+        }
+        Err(e) => DockerState::Unknown(e),
+    }
+}
+
 /// Asks Docker for the PID of container `name` (argument vector, no shell).
-fn docker_pid(docker: &Path, name: &str) -> Result<u32, String> {
-    let mut child = Command::new(docker)
+fn docker_pid(docker: &Path, name: &str, env: &DockerEnv) -> Result<u32, String> {
+    let mut cmd = Command::new(docker);
+    env.apply(&mut cmd);
+    let mut child = cmd
         .args(["inspect", "--format", "{{.State.Pid}}", "--", name])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -67,7 +67,7 @@ pub(super) fn attach(txn: &mut Txn, mut a: AttachArgs) -> Result<Output, Failure
     }
 
     // The container, and checks that need it.
-    let ns = Namespace::resolve(&a.container)?;
+    let ns = Namespace::resolve_with(&a.container, &txn.attach.docker_env)?;
     if netns::current().is_ok_and(|own| own == ns.id) {
         return Err(format!(
             "{} is in the switch's own network namespace, not a container's; attach needs a container",
@@ -98,6 +98,9 @@ pub(super) fn attach(txn: &mut Txn, mut a: AttachArgs) -> Result<Output, Failure
     // On a bridge in an overlay network, the address is reserved
     // cluster-wide first (and given back if the attach fails).
     let release = reserve_in_network(txn, &mut a, mac)?;
+    if let Some(ip) = a.ip {
+        refuse_address_in_use(&txn.cfg, &a, ip.addr)?;
+    }
 
     // The pair, its container end made directly inside the namespace.
     // On a bridge with a VXLAN port, frames must fit the tunnel: the
@@ -169,7 +172,11 @@ pub(super) fn attach(txn: &mut Txn, mut a: AttachArgs) -> Result<Output, Failure
         g.disarm();
     }
 
-    let mut port = port_record(&a, &ns, &host, mac, mtu);
+    let docker = ns
+        .what
+        .starts_with("Docker container")
+        .then_some(&txn.attach.docker_env);
+    let mut port = port_record(&a, &ns, docker, &host, mac, mtu);
     if a.tap {
         port.kind = "tap".into();
         port.options
@@ -222,7 +229,14 @@ pub(super) fn attach(txn: &mut Txn, mut a: AttachArgs) -> Result<Output, Failure
 
 /// The port of a new attachment: its tag, and `external_ids` saying what
 /// it is.
-fn port_record(a: &AttachArgs, ns: &Namespace, host: &str, mac: [u8; 6], mtu: u32) -> Port {
+fn port_record(
+    a: &AttachArgs,
+    ns: &Namespace,
+    docker: Option<&super::netns::DockerEnv>,
+    host: &str,
+    mac: [u8; 6],
+    mtu: u32,
+) -> Port {
     let mut port = Port {
         tag: a.tag,
         ..Port::default()
@@ -236,6 +250,10 @@ fn port_record(a: &AttachArgs, ns: &Namespace, host: &str, mac: [u8; 6], mtu: u3
     ids.insert(key::VETH.into(), host.to_string());
     ids.insert(key::MAC.into(), fmt_mac(&mac));
     ids.insert(key::MTU.into(), mtu.to_string());
+    if let Some(env) = docker {
+        ids.insert(key::DOCKER.into(), "true".into());
+        ids.extend(env.to_record());
+    }
     if let Some(ip) = &a.ip {
         ids.insert(key::IP.into(), format!("{}/{}", ip.addr, ip.prefix));
         if let Some(g) = ip.gateway {
@@ -378,7 +396,7 @@ pub(super) fn detach(txn: &mut Txn, d: DetachArgs) -> Result<Output, Failure> {
     if !txn.cfg.bridges.contains_key(&d.bridge) {
         return Err(format!("no bridge named {}", d.bridge).into());
     }
-    let Some((bridge, port)) = find_attachment(&txn.cfg, &d) else {
+    let Some((bridge, port)) = find_attachment(&txn.cfg, &d, &txn.attach.docker_env) else {
         if d.if_exists {
             return Ok(Output::default());
         }
@@ -444,7 +462,11 @@ pub(super) fn detach(txn: &mut Txn, d: DetachArgs) -> Result<Output, Failure> {
 /// Finds the attachment `detach` means, on any bridge: by the derived port
 /// name, then by the recorded container and interface, then (when the
 /// container can still be found) by its namespace.
-fn find_attachment(cfg: &Config, d: &DetachArgs) -> Option<(String, String)> {
+fn find_attachment(
+    cfg: &Config,
+    d: &DetachArgs,
+    env: &super::netns::DockerEnv,
+) -> Option<(String, String)> {
     let all = record::attachments(cfg, None);
     let host = naming::host_ifname(&d.container, &d.ifname);
     let hit = all
@@ -452,7 +474,7 @@ fn find_attachment(cfg: &Config, d: &DetachArgs) -> Option<(String, String)> {
         .find(|a| a.port == host)
         .or_else(|| all.iter().find(|a| a.is(&d.container, &d.ifname)))
         .or_else(|| {
-            let ns = Namespace::resolve(&d.container).ok()?;
+            let ns = Namespace::resolve_with(&d.container, env).ok()?;
             let ino = ns.id.to_string();
             all.iter()
                 .find(|a| a.ifname() == d.ifname && a.get(key::NETNS_INODE) == Some(&ino))
@@ -545,4 +567,30 @@ fn release_step(cfg: &Config, bridge: &str, p: &Port) -> Option<KernelStep> {
         ip,
         owner,
     })
+}
+
+/// Two attachments of one bridge with one address would answer ARP for it
+/// both: refused, naming the one that has it.
+fn refuse_address_in_use(
+    cfg: &Config,
+    a: &AttachArgs,
+    ip: std::net::Ipv4Addr,
+) -> Result<(), Failure> {
+    for other in record::attachments(cfg, Some(&a.bridge)) {
+        let theirs = other
+            .get(key::IP)
+            .and_then(|v| v.split(['/', '@']).next())
+            .and_then(|v| v.parse::<std::net::Ipv4Addr>().ok());
+        if theirs == Some(ip) && !other.is(&a.container, &a.ifname) {
+            return Err(format!(
+                "{ip} is already used on bridge {} by container \"{}\" (interface {}, port {}); detach it or choose another address",
+                a.bridge,
+                other.container(),
+                other.ifname(),
+                other.port
+            )
+            .into());
+        }
+    }
+    Ok(())
 }

@@ -23,6 +23,11 @@ pub mod key {
     pub const GATEWAY: &str = "gateway";
     pub const MAC: &str = "mac";
     pub const MTU: &str = "mtu";
+    /// "true" when CONTAINER was found as a Docker container name: the
+    /// attachment follows it across `docker stop`/`start`/`restart`.
+    pub const DOCKER: &str = "docker";
+    // The Docker settings it was found with are kept as `docker_host`,
+    // `docker_context` and `docker_config` (see `netns::DockerEnv`).
 }
 
 pub fn is_attachment(p: &Port) -> bool {

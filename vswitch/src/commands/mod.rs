@@ -32,6 +32,11 @@ pub struct CommandReq {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Request {
     pub commands: Vec<CommandReq>,
+    /// The client's Docker settings (`DOCKER_HOST`, `DOCKER_CONTEXT`,
+    /// `DOCKER_CONFIG`), for finding a container by its Docker name as the
+    /// user's own `docker` would, not with the daemon's environment.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub docker_env: std::collections::BTreeMap<String, String>,
 }
 
 /// The output of one command: plain text and the same as JSON.

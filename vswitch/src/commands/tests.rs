@@ -19,6 +19,7 @@ fn request(args: &[&str]) -> Request {
             may_exist: false,
             if_exists: false,
         }],
+        ..Request::default()
     }
 }
 
@@ -102,6 +103,7 @@ fn a_bad_name_later_in_a_chain_applies_nothing() {
                 ..CommandReq::default()
             },
         ],
+        ..Request::default()
     };
     let out = execute(&req, &Config::default(), &runtime());
     assert!(!out.response.ok);

@@ -153,10 +153,10 @@ impl Control {
                 self.rt.retry_failed();
                 // Container attachments whose namespace went away
                 // (crate::attach): removed like any command would.
-                if let Some(req) = crate::attach::vanished(&self.cfg) {
+                for req in crate::attach::vanished(&self.cfg) {
                     let resp = self.commit(&req);
                     if let Some(e) = resp.error.filter(|_| !resp.ok) {
-                        log::warn!("attach: removing vanished attachments failed: {e}");
+                        log::warn!("attach: following vanished attachments failed: {e}");
                     }
                 }
             }

@@ -11,6 +11,7 @@ use pipeline::mac_table::Dest;
 use pipeline::PortNo;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 /// Static entries installed on one bridge: MAC to tunnel port and VTEP.
@@ -31,7 +32,11 @@ impl Runtime {
     /// Applies the cluster's state again if it changed since the last
     /// [`Runtime::apply`] (the control loop calls this often).
     pub fn cluster_tick(&mut self, cfg: &Config) {
-        if self.cluster.generation() != self.cluster_seen {
+        if self.overlay_flushed.swap(false, Relaxed) {
+            // `fdb/flush` took the static entries: all of them again.
+            self.cluster_fdb.clear();
+            self.apply(cfg);
+        } else if self.cluster.generation() != self.cluster_seen {
             self.apply(cfg);
         }
     }

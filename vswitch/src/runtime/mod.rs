@@ -140,6 +140,9 @@ pub struct Runtime {
     cluster_seen: u64,
     /// The static FDB entries the overlay installed, by bridge.
     cluster_fdb: BTreeMap<String, cluster::Installed>,
+    /// A MAC table was flushed: the overlay's entries must be installed
+    /// again.
+    overlay_flushed: std::sync::atomic::AtomicBool,
 }
 
 impl Runtime {
@@ -165,6 +168,7 @@ impl Runtime {
             cluster: crate::cluster::Cluster::default(),
             cluster_seen: 0,
             cluster_fdb: BTreeMap::new(),
+            overlay_flushed: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -477,6 +481,10 @@ impl Runtime {
                 lock(&b.macs).flush();
             }
         }
+        // The overlay's static entries went too: installed again at the
+        // next cluster tick.
+        self.overlay_flushed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Flushes what `port` learned (its VLAN configuration changed).
