@@ -94,6 +94,15 @@ impl Container {
         self.ip_ok(&["link", "set", "lo", "up"]);
     }
 
+    /// A namespace someone else owns (a Docker container's
+    /// `/proc/PID/ns/net`): used, never removed.
+    pub fn at(path: PathBuf) -> Container {
+        Container {
+            kind: Kind::Named(None),
+            path,
+        }
+    }
+
     /// What `vswctl attach` takes: the PID or the namespace name.
     pub fn name(&self) -> String {
         match &self.kind {

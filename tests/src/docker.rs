@@ -115,6 +115,12 @@ impl Docker {
         name
     }
 
+    /// The network namespace file of running container `name`.
+    pub fn netns(&self, name: &str) -> PathBuf {
+        let pid = self.docker_ok(&["inspect", "-f", "{{.State.Pid}}", name]);
+        PathBuf::from(format!("/proc/{pid}/ns/net"))
+    }
+
     /// `docker exec NAME ARGS`.
     pub fn exec(&self, name: &str, args: &[&str]) -> Output {
         let mut v = vec!["exec", name];

@@ -81,6 +81,26 @@ impl Lab {
         (self.containers.len() - 1, ip_of(&j))
     }
 
+    /// Network "red" (`vni`, `subnet`) with bridge br0 in it on hosts 1
+    /// and 2.
+    fn red_on_two(&self, vni: u32, subnet: &str) {
+        let vni = vni.to_string();
+        self.h(0)
+            .vsctl(&["network/create", "red", "--vni", &vni, "--subnet", subnet]);
+        self.bridge(0, "br0", "red");
+        self.bridge(1, "br0", "red");
+    }
+
+    /// [`Lab::red_on_two`] with a container on each host that reaches the
+    /// other: host 1's container, and host 2's address.
+    fn red_pair(&mut self, vni: u32, subnet: &str) -> (usize, Ipv4Addr) {
+        self.red_on_two(vni, subnet);
+        let (a, _) = self.attach(0, "br0");
+        let (_, ip_b) = self.attach(1, "br0");
+        assert_reach(self.c(a), ip_b);
+        (a, ip_b)
+    }
+
     fn c(&self, k: usize) -> &Container {
         &self.containers[k]
     }
@@ -299,19 +319,7 @@ fn three_hosts_two_networks_addresses_mesh_isolation_and_no_arp_on_the_underlay(
 fn a_killed_host_is_dropped_within_the_ttl_and_comes_back_on_restart() {
     const TTL: u64 = 3;
     let mut lab = Lab::new(2, 1, TTL as u32);
-    lab.h(0).vsctl(&[
-        "network/create",
-        "red",
-        "--vni",
-        "300",
-        "--subnet",
-        "10.51.0.0/24",
-    ]);
-    lab.bridge(0, "br0", "red");
-    lab.bridge(1, "br0", "red");
-    let (a, _) = lab.attach(0, "br0");
-    let (_, ip_b) = lab.attach(1, "br0");
-    assert_reach(lab.c(a), ip_b);
+    let (a, ip_b) = lab.red_pair(300, "10.51.0.0/24");
     assert!(remotes_of(lab.h(0)).contains("10.99.0.2"));
 
     lab.hosts[1].daemon_mut().kill9();
@@ -357,19 +365,7 @@ fn state(lab: &Lab, i: usize) -> String {
 #[test]
 fn etcd_down_traffic_goes_on_and_a_host_cut_off_catches_up() {
     let mut lab = Lab::new(2, 1, 10);
-    lab.h(0).vsctl(&[
-        "network/create",
-        "red",
-        "--vni",
-        "400",
-        "--subnet",
-        "10.52.0.0/24",
-    ]);
-    lab.bridge(0, "br0", "red");
-    lab.bridge(1, "br0", "red");
-    let (a, _) = lab.attach(0, "br0");
-    let (_, ip_b) = lab.attach(1, "br0");
-    assert_reach(lab.c(a), ip_b);
+    let (a, ip_b) = lab.red_pair(400, "10.52.0.0/24");
 
     // etcd stops: forwarding goes on with what is known.
     lab.etcd.kill(0);
@@ -418,19 +414,7 @@ fn etcd_down_traffic_goes_on_and_a_host_cut_off_catches_up() {
 #[test]
 fn a_three_member_etcd_with_one_member_down_keeps_working() {
     let mut lab = Lab::new(2, 3, 10);
-    lab.h(0).vsctl(&[
-        "network/create",
-        "red",
-        "--vni",
-        "500",
-        "--subnet",
-        "10.53.0.0/24",
-    ]);
-    lab.bridge(0, "br0", "red");
-    lab.bridge(1, "br0", "red");
-    let (a, _) = lab.attach(0, "br0");
-    let (_, ip_b) = lab.attach(1, "br0");
-    assert_reach(lab.c(a), ip_b);
+    let (a, _) = lab.red_pair(500, "10.53.0.0/24");
     // The member the hosts talk to (the first endpoint) dies.
     lab.etcd.kill(0);
     let (_, ip_c) = lab.attach(1, "br0");
@@ -448,16 +432,7 @@ fn a_three_member_etcd_with_one_member_down_keeps_working() {
 #[test]
 fn fifty_concurrent_attaches_on_two_hosts_get_distinct_addresses() {
     let lab = Lab::new(2, 1, 10);
-    lab.h(0).vsctl(&[
-        "network/create",
-        "red",
-        "--vni",
-        "600",
-        "--subnet",
-        "10.54.0.0/24",
-    ]);
-    lab.bridge(0, "br0", "red");
-    lab.bridge(1, "br0", "red");
+    lab.red_on_two(600, "10.54.0.0/24");
     let per_host = 25;
     let results: Vec<Vec<(Container, Ipv4Addr)>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..2)

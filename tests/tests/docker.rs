@@ -11,6 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use tests::cmd::{run, Output};
+use tests::container::{tcp_transfer, Container};
 use tests::docker::Docker;
 use tests::poll::wait_until;
 use tests::{names, Daemon};
@@ -51,6 +52,18 @@ fn ovs_docker(shim: &Shim, d: &Daemon, docker: &Docker, args: &[&str]) -> Output
         .env("VSWITCH_RUNDIR", d.rundir())
         .env("DOCKER_HOST", docker.host());
     run(c, Duration::from_secs(60))
+}
+
+/// `vswctl ARGS` against `d` with DOCKER_HOST set to `docker_host` (or
+/// unset), whatever the test's own environment says.
+fn vswctl_with_docker(d: &Daemon, docker_host: Option<&str>, args: &[&str]) -> Output {
+    let mut c = d.bins().vswctl_command();
+    c.arg("--rundir").arg(d.rundir()).args(args);
+    c.env_remove("DOCKER_HOST").env_remove("DOCKER_CONTEXT");
+    if let Some(h) = docker_host {
+        c.env("DOCKER_HOST", h);
+    }
+    run(c, Duration::from_secs(30))
 }
 
 #[test]
@@ -148,15 +161,7 @@ fn attach_by_docker_name_uses_the_clients_docker_settings() {
     let (c1, c2) = (docker.run_container(), docker.run_container());
     let br = names::unique("br");
     d.vsctl_ok(&["add-br", &br]);
-    let vswctl = |args: &[&str], host: Option<&str>| {
-        let mut c = d.bins().vswctl_command();
-        c.arg("--rundir").arg(d.rundir()).args(args);
-        c.env_remove("DOCKER_HOST").env_remove("DOCKER_CONTEXT");
-        if let Some(h) = host {
-            c.env("DOCKER_HOST", h);
-        }
-        run(c, Duration::from_secs(30))
-    };
+    let vswctl = |args: &[&str], host: Option<&str>| vswctl_with_docker(&d, host, args);
     let host = docker.host();
     // Without the client's setting the name is unknown to the system's Docker.
     let out = vswctl(&["attach", &br, &c1, "10.89.0.1/24"], None);
@@ -194,12 +199,7 @@ fn an_attachment_follows_its_container_across_stop_start_and_restart() {
     d.vsctl_ok(&["add-br", &br]);
     let host = docker.host();
     let attach = |c: &str, ip: &str| {
-        let mut cmd = d.bins().vswctl_command();
-        cmd.arg("--rundir")
-            .arg(d.rundir())
-            .args(["attach", &br, c, ip]);
-        cmd.env("DOCKER_HOST", &host);
-        let out = run(cmd, Duration::from_secs(30));
+        let out = vswctl_with_docker(&d, Some(&host), &["attach", &br, c, ip]);
         assert!(out.success(), "{out}\n{}", d.log_tail(20));
     };
     attach(&c1, "10.90.0.1/24@10.90.0.254");
@@ -259,4 +259,33 @@ fn an_attachment_follows_its_container_across_stop_start_and_restart() {
         "{}",
         d.log_tail(20)
     );
+}
+
+/// Docker containers attached by name with TAP ports (the virtio-net
+/// header, super-frames): TCP with verified bytes between them.
+#[test]
+fn docker_containers_on_tap_ports_carry_tcp() {
+    let mut docker = Docker::start();
+    let d = Daemon::start();
+    let (c1, c2) = (docker.run_container(), docker.run_container());
+    let br = names::unique("br");
+    d.vsctl_ok(&["add-br", &br]);
+    for (c, ip) in [(&c1, "10.91.0.1/24"), (&c2, "10.91.0.2/24")] {
+        let args = ["attach", &br, c, ip, "--type", "tap"];
+        let out = vswctl_with_docker(&d, Some(&docker.host()), &args);
+        assert!(out.success(), "{out}\n{}", d.log_tail(20));
+    }
+    let show = d.vsctl_ok(&["show"]);
+    assert_eq!(show.matches("type: tap").count(), 2, "{show}");
+    let (n1, n2) = (
+        Container::at(docker.netns(&c1)),
+        Container::at(docker.netns(&c2)),
+    );
+    let ip2 = "10.91.0.2".parse().unwrap();
+    assert!(
+        n1.wait_ping(ip2, Duration::from_secs(10)),
+        "{}",
+        d.log_tail(20)
+    );
+    tcp_transfer(&n1, &n2, ip2, 16 << 20).expect("TCP between the TAP containers");
 }

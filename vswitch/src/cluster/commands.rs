@@ -270,39 +270,54 @@ fn create(txn: &mut Txn, args: &[String], may_exist: bool) -> CmdResult {
         return Err(format!("subnet {subnet} overlaps network {n}'s {}", r.subnet).into());
     }
     let value = serde_json::to_vec(&rec).unwrap_or_default();
+    network_change(
+        &client,
+        name,
+        idx,
+        vec![
+            Compare::Created(view::network_key(name), 0),
+            Compare::Created(view::vni_key(vni), 0),
+        ],
+        vec![
+            Op::Put {
+                key: view::network_key(name),
+                value,
+                lease: 0,
+            },
+            Op::Put {
+                key: view::vni_key(vni),
+                value: name.as_bytes().to_vec(),
+                lease: 0,
+            },
+        ],
+        "created",
+    )
+}
+
+/// Runs one change of the networks as a transaction that also rewrites
+/// `netindex`, on the condition that nobody else changed it since `idx`.
+fn network_change(
+    client: &Client,
+    name: &str,
+    idx: i64,
+    mut compares: Vec<Compare>,
+    mut ops: Vec<Op>,
+    what: &str,
+) -> CmdResult {
+    compares.push(Compare::Modified(view::netindex_key(), idx));
+    ops.push(Op::Put {
+        key: view::netindex_key(),
+        value: name.as_bytes().to_vec(),
+        lease: 0,
+    });
     let ok = client
-        .txn(
-            &[
-                Compare::Created(view::network_key(name), 0),
-                Compare::Created(view::vni_key(vni), 0),
-                Compare::Modified(view::netindex_key(), idx),
-            ],
-            &[
-                Op::Put {
-                    key: view::network_key(name),
-                    value,
-                    lease: 0,
-                },
-                Op::Put {
-                    key: view::vni_key(vni),
-                    value: name.as_bytes().to_vec(),
-                    lease: 0,
-                },
-                Op::Put {
-                    key: view::netindex_key(),
-                    value: name.as_bytes().to_vec(),
-                    lease: 0,
-                },
-            ],
-            &[],
-        )
+        .txn(&compares, &ops, &[])
         .map_err(|e| e.to_string())?;
     if !ok {
-        return Err(
-            "another host changed the networks at the same moment; nothing was created, try again"
-                .to_string()
-                .into(),
-        );
+        return Err(format!(
+            "another host changed the networks at the same moment; nothing was {what}, try again"
+        )
+        .into());
     }
     Ok(text(String::new(), Value::Null))
 }
@@ -354,29 +369,17 @@ fn delete(txn: &mut Txn, args: &[String], if_exists: bool) -> CmdResult {
         )
         .into());
     }
-    let ok = client
-        .txn(
-            &[Compare::Modified(view::netindex_key(), idx)],
-            &[
-                Op::Delete(view::network_key(name)),
-                Op::Delete(view::vni_key(rec.vni)),
-                Op::Put {
-                    key: view::netindex_key(),
-                    value: name.as_bytes().to_vec(),
-                    lease: 0,
-                },
-            ],
-            &[],
-        )
-        .map_err(|e| e.to_string())?;
-    if !ok {
-        return Err(
-            "another host changed the networks at the same moment; nothing was deleted, try again"
-                .to_string()
-                .into(),
-        );
-    }
-    Ok(text(String::new(), Value::Null))
+    network_change(
+        &client,
+        name,
+        idx,
+        Vec::new(),
+        vec![
+            Op::Delete(view::network_key(name)),
+            Op::Delete(view::vni_key(rec.vni)),
+        ],
+        "deleted",
+    )
 }
 
 fn list(cfg: &Config) -> CmdResult {

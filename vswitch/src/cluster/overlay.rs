@@ -123,19 +123,8 @@ fn add_tunnel_port(eff: &mut Config, bname: &str, o: &BridgeOverlay, cfg: &Confi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::etcd::Kv;
-    use crate::cluster::view::PREFIX;
+    use crate::cluster::view::test_kv as kv;
     use crate::config::{Bridge, ClusterCfg};
-
-    fn kv(k: &str, v: &str) -> Kv {
-        Kv {
-            key: format!("{PREFIX}{k}"),
-            value: v.as_bytes().to_vec(),
-            create_revision: 1,
-            mod_revision: 1,
-            lease: 0,
-        }
-    }
 
     fn cfg() -> Config {
         let mut c = Config {

@@ -294,19 +294,22 @@ impl View {
     }
 }
 
+/// A key under [`PREFIX`] as etcd would list it, for tests.
+#[cfg(test)]
+pub(crate) fn test_kv(k: &str, v: &str) -> Kv {
+    Kv {
+        key: format!("{PREFIX}{k}"),
+        value: v.as_bytes().to_vec(),
+        create_revision: 1,
+        mod_revision: 1,
+        lease: 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_kv as kv;
     use super::*;
-
-    fn kv(k: &str, v: &str) -> Kv {
-        Kv {
-            key: format!("{PREFIX}{k}"),
-            value: v.as_bytes().to_vec(),
-            create_revision: 1,
-            mod_revision: 1,
-            lease: 0,
-        }
-    }
 
     #[test]
     fn subnets() {
