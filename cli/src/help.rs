@@ -171,14 +171,15 @@ pub const GROUPS: &[Group] = &[
         commands: &[
             cmd(
                 "attach",
-                "BRIDGE CONTAINER [IP/PREFIX[@GATEWAY]] [--ifname NAME] [--mac MAC] \
+                "BRIDGE CONTAINER [IP/PREFIX[@GATEWAY]][,IP6/PREFIX[@GATEWAY6]] [--ifname NAME] [--mac MAC] \
                  [--tag VLAN] [--mtu MTU]",
                 "give a container (netns name, PID, netns path or Docker name) an interface on \
                  BRIDGE",
                 "A veth pair is created, one end moved into the container as NAME (default \
                  eth1, a valid interface name) with the MAC, MTU, address and default route, \
                  and the host end added to BRIDGE (access port of VLAN with --tag). 0/0 gives \
-                 no address; on a bridge in a cluster network, no address argument takes a \
+                 no address; an IPv6 address may come beside the IPv4 one, comma-separated, \
+                 or alone; on a bridge in a cluster network, no address argument takes a \
                  free one of the network's subnet. All or nothing: a failure leaves nothing behind.",
             ),
             cmd(

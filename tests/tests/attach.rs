@@ -316,7 +316,7 @@ fn attaching_twice_is_an_error_or_nothing_with_may_exist() {
 
 #[test]
 fn an_address_another_attachment_of_the_bridge_has_is_refused() {
-    let _g = shared();
+    let _g = exclusive();
     let (d, br) = switch();
     let (a, b) = (Container::named(), Container::named());
     d.vsctl_ok(&["attach", &br, &a.name(), "10.79.4.1/24"]);
@@ -565,4 +565,67 @@ fn attachments_survive_a_restart() {
     );
     tcp_transfer(&c1, &c2, ip("10.79.5.2"), 5_000_000)
         .unwrap_or_else(|e| panic!("TCP after the restart: {e}"));
+}
+
+/// `ping -6` from container `from` to `to`: replies received of `n`.
+fn ping6(from: &Container, to: &str, n: u32) -> bool {
+    let mut c = std::process::Command::new("ip");
+    c.args([
+        "netns",
+        "exec",
+        &from.name(),
+        "ping",
+        "-6",
+        "-c",
+        &n.to_string(),
+    ])
+    .args(["-i", "0.2", "-W", "2", to]);
+    tests::cmd::run(c, Duration::from_secs(20)).success()
+}
+
+#[test]
+fn ipv6_beside_ipv4_or_alone() {
+    let _g = exclusive();
+    let (d, br) = switch();
+    let (a, b) = (Container::named(), Container::named());
+    d.vsctl_ok(&["attach", &br, &a.name(), "10.79.6.1/24,2001:db8:79::1/64"]);
+    d.vsctl_ok(&[
+        "attach",
+        &br,
+        &b.name(),
+        "2001:db8:79::2/64@2001:db8:79::fe",
+    ]);
+    let addrs = a.ip_ok(&["-6", "addr", "show", "eth1"]);
+    // Usable at once: no duplicate address detection to wait for.
+    let global = addrs.lines().find(|l| l.contains("2001:db8:79::1/64"));
+    assert!(global.is_some_and(|l| !l.contains("tentative")), "{addrs}");
+    assert!(a
+        .ip_ok(&["-4", "addr", "show", "eth1"])
+        .contains("10.79.6.1/24"));
+    let routes = b.ip_ok(&["-6", "route"]);
+    assert!(routes.contains("default via 2001:db8:79::fe"), "{routes}");
+    assert!(
+        wait_until(Duration::from_secs(10), || ping6(&a, "2001:db8:79::2", 1)),
+        "{}",
+        d.log_tail(20)
+    );
+    assert!(ping6(&b, "2001:db8:79::1", 3));
+    let all = attachments(&d, &br);
+    assert_eq!(
+        attachment_of(&all, &b.name())["ip6"],
+        "2001:db8:79::2/64",
+        "{all:?}"
+    );
+    assert_eq!(
+        attachment_of(&all, &b.name())["gateway6"],
+        "2001:db8:79::fe"
+    );
+    let c = Container::named();
+    for (arg, needle) in [
+        ("2001:db8:79::3/129", "prefix length"),
+        ("ff02::1/64", "multicast"),
+        ("10.79.6.3/24,10.79.6.4/24", "two IPv4"),
+    ] {
+        expect_clean_failure(&d, &c, &["attach", &br, &c.name(), arg], needle);
+    }
 }

@@ -26,6 +26,7 @@
 //! [`garp`], [`record`] (external_ids), `ops` (attach, detach), `list`.
 
 pub mod garp;
+pub mod ip6;
 mod list;
 pub mod naming;
 pub mod netlink;
@@ -330,10 +331,17 @@ fn reattach(a: record::Attachment<'_>, env: &netns::DockerEnv) -> [Request; 2] {
         a.bridge.to_string(),
         a.container().to_string(),
     ];
-    args.push(match (a.get(key::IP), a.get(key::GATEWAY)) {
-        (Some(ip), Some(gw)) => format!("{ip}@{gw}"),
-        (Some(ip), None) => ip.to_string(),
-        _ => "0/0".into(),
+    let with_gw = |ip: Option<&str>, gw: Option<&str>| match (ip, gw) {
+        (Some(ip), Some(gw)) => Some(format!("{ip}@{gw}")),
+        (Some(ip), None) => Some(ip.to_string()),
+        _ => None,
+    };
+    let v4 = with_gw(a.get(key::IP), a.get(key::GATEWAY));
+    let v6 = with_gw(a.get(key::IP6), a.get(key::GATEWAY6));
+    let addrs: Vec<String> = v4.into_iter().chain(v6).collect();
+    args.push(match addrs.is_empty() {
+        true => "0/0".into(),
+        false => addrs.join(","),
     });
     args.extend(["--ifname".into(), a.ifname().to_string()]);
     for (opt, k) in [("--mac", key::MAC), ("--mtu", key::MTU)] {

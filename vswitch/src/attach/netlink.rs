@@ -7,12 +7,15 @@
 //! namespace of the thread that opened it: open one on a thread that has
 //! entered a container's namespace to configure that namespace.
 
+use super::ip6::Ip6Config;
 use super::spec::IpConfig;
 use netlink_packet_core::{
     NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_ACK_TLVS, NLM_F_CREATE,
     NLM_F_EXCL, NLM_F_REQUEST,
 };
-use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::address::{
+    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
+};
 use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags};
 use netlink_packet_route::link::{LinkInfo, LinkMessage};
 use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteHeader, RouteMessage};
@@ -21,7 +24,7 @@ use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 use std::fmt;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::RawFd;
 
 /// Receive buffer: replies here are single links, addresses or ACKs.
@@ -179,6 +182,44 @@ impl Rtnl {
         }
         self.request(
             RouteNetlinkMessage::NewAddress(msg),
+            NLM_F_CREATE | NLM_F_EXCL,
+        )
+        .map(drop)
+    }
+
+    /// Adds IPv6 address `ip` to interface `index`, without duplicate
+    /// address detection.
+    pub fn add_address6(&mut self, index: u32, ip: &Ip6Config) -> Result<(), NlError> {
+        let mut msg = AddressMessage::default();
+        msg.header.family = AddressFamily::Inet6;
+        msg.header.prefix_len = ip.prefix;
+        msg.header.index = index;
+        msg.header.flags = AddressHeaderFlags::Nodad;
+        msg.attributes = vec![
+            AddressAttribute::Address(IpAddr::V6(ip.addr)),
+            AddressAttribute::Flags(AddressFlags::Nodad),
+        ];
+        self.request(
+            RouteNetlinkMessage::NewAddress(msg),
+            NLM_F_CREATE | NLM_F_EXCL,
+        )
+        .map(drop)
+    }
+
+    /// Adds the IPv6 default route via `gateway` through interface `index`.
+    pub fn add_default_route6(&mut self, index: u32, gateway: Ipv6Addr) -> Result<(), NlError> {
+        let mut msg = RouteMessage::default();
+        msg.header.address_family = AddressFamily::Inet6;
+        msg.header.table = RouteHeader::RT_TABLE_MAIN;
+        msg.header.protocol = RouteProtocol::Boot;
+        msg.header.kind = RouteType::Unicast;
+        msg.header.scope = RouteScope::Universe;
+        msg.attributes = vec![
+            RouteAttribute::Gateway(RouteAddress::Inet6(gateway)),
+            RouteAttribute::Oif(index),
+        ];
+        self.request(
+            RouteNetlinkMessage::NewRoute(msg),
             NLM_F_CREATE | NLM_F_EXCL,
         )
         .map(drop)

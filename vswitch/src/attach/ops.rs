@@ -162,9 +162,12 @@ pub(super) fn attach(txn: &mut Txn, mut a: AttachArgs) -> Result<Output, Failure
         root.set_up(host_index)
             .map_err(|e| format!("cannot bring {host} up: {e}"))?;
     }
-    let ip = a.ip;
-    ns.run(|| configure_inside(&ifname, ip.as_ref()))
-        .map_err(|e| format!("{what}: {e}"))?;
+    let (ip, ip6) = (a.ip, a.ip6);
+    ns.run(|| {
+        configure_inside(&ifname, ip.as_ref())?;
+        ip6.map_or(Ok(()), |v6| configure_inside6(&ifname, &v6))
+    })
+    .map_err(|e| format!("{what}: {e}"))?;
     if let Some(g) = veth_guard {
         g.disarm();
     }
@@ -260,6 +263,12 @@ fn port_record(
             ids.insert(key::GATEWAY.into(), g.to_string());
         }
     }
+    if let Some(ip) = &a.ip6 {
+        ids.insert(key::IP6.into(), format!("{}/{}", ip.addr, ip.prefix));
+        if let Some(g) = ip.gateway {
+            ids.insert(key::GATEWAY6.into(), g.to_string());
+        }
+    }
     port
 }
 
@@ -351,6 +360,35 @@ fn configure_inside(ifname: &str, ip: Option<&IpConfig>) -> Result<(), String> {
             format!("cannot add the default route via {gw} on {ifname}: {e}")
         }
     })
+}
+
+/// IPv6 inside the container: turned on for `ifname` (a namespace may
+/// have it off by default), the address, the default route.
+fn configure_inside6(ifname: &str, ip: &super::ip6::Ip6Config) -> Result<(), String> {
+    let knob = format!("/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6");
+    std::fs::write(&knob, "0").map_err(|e| format!("cannot turn IPv6 on for {ifname}: {e}"))?;
+    let mut nl = Rtnl::open().map_err(|e| format!("cannot open a netlink socket: {e}"))?;
+    let idx = nl
+        .link_index(ifname)
+        .map_err(|e| format!("cannot look up {ifname}: {e}"))?
+        .ok_or_else(|| format!("{ifname} vanished while it was being set up"))?;
+    nl.add_address6(idx, ip).map_err(|e| {
+        format!(
+            "cannot add address {}/{} to {ifname}: {e}",
+            ip.addr, ip.prefix
+        )
+    })?;
+    if let Some(gw) = ip.gateway {
+        nl.add_default_route6(idx, gw).map_err(|e| {
+            if e.errno == libc::EEXIST {
+                "it already has an IPv6 default route; remove that, or attach without @GATEWAY6"
+                    .to_string()
+            } else {
+                format!("cannot add the IPv6 default route via {gw} on {ifname}: {e}")
+            }
+        })?;
+    }
+    Ok(())
 }
 
 /// The port options of a TAP attachment: where its device lives.

@@ -21,6 +21,8 @@ pub mod key {
     pub const VETH: &str = "veth";
     pub const IP: &str = "ip";
     pub const GATEWAY: &str = "gateway";
+    pub const IP6: &str = "ip6";
+    pub const GATEWAY6: &str = "gateway6";
     pub const MAC: &str = "mac";
     pub const MTU: &str = "mtu";
     /// "true" when CONTAINER was found as a Docker container name: the
@@ -69,6 +71,8 @@ impl<'a> Attachment<'a> {
             "netns": self.get(key::NETNS),
             "ip": self.get(key::IP),
             "gateway": self.get(key::GATEWAY),
+            "ip6": self.get(key::IP6),
+            "gateway6": self.get(key::GATEWAY6),
             "mac": self.get(key::MAC),
             "mtu": self.get(key::MTU).and_then(|m| m.parse::<u32>().ok()),
             "tag": self.p.tag,

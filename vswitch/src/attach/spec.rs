@@ -21,7 +21,7 @@ pub const MIN_MTU: u32 = 68;
 /// Largest MTU a veth accepts.
 pub const MAX_MTU: u32 = 65535;
 
-pub const ATTACH_USAGE: &str = "attach BRIDGE CONTAINER [IP/PREFIX[@GATEWAY]] [--ifname NAME] [--mac MAC] [--tag VLAN] [--mtu MTU] [--type veth|tap]";
+pub const ATTACH_USAGE: &str = "attach BRIDGE CONTAINER [IP/PREFIX[@GATEWAY][,IP6/PREFIX[@GATEWAY6]]] [--ifname NAME] [--mac MAC] [--tag VLAN] [--mtu MTU] [--type veth|tap]";
 pub const DETACH_USAGE: &str = "detach BRIDGE CONTAINER [--ifname NAME]";
 
 /// An IPv4 address with its prefix, and optionally a default gateway.
@@ -215,6 +215,8 @@ pub struct AttachArgs {
     pub bridge: String,
     pub container: String,
     pub ip: Option<IpConfig>,
+    /// An IPv6 address beside (or instead of) the IPv4 one.
+    pub ip6: Option<super::ip6::Ip6Config>,
     /// No address argument: on a bridge in an overlay network, the
     /// network gives one (`crate::cluster::ipam`).
     pub auto_ip: bool,
@@ -275,10 +277,15 @@ impl AttachArgs {
             Some("tap") => true,
             Some(t) => return Err(format!("--type \"{t}\" is not veth or tap")),
         };
+        let (v4, v6) = match ip {
+            Some(a) => super::ip6::parse_addresses(a)?,
+            None => (None, None),
+        };
         Ok(AttachArgs {
             bridge: bridge.clone(),
             container: container.clone(),
-            ip: ip.map(|i| IpConfig::parse(i)).transpose()?.flatten(),
+            ip: v4,
+            ip6: v6,
             auto_ip: ip.is_none(),
             ifname,
             mac,
