@@ -26,12 +26,7 @@ fn check_unicast(ip: Ipv6Addr, what: &str, arg: &str) -> Result<(), String> {
     } else {
         None
     };
-    match bad {
-        Some(why) => Err(format!(
-            "{what} {ip} in \"{arg}\" is {why}; a container needs a unicast address"
-        )),
-        None => Ok(()),
-    }
+    super::spec::unicast_or(bad, what, ip, arg)
 }
 
 impl Ip6Config {

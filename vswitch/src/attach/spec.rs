@@ -144,6 +144,16 @@ fn check_unicast(ip: Ipv4Addr, what: &str, arg: &str) -> Result<(), String> {
     } else {
         None
     };
+    unicast_or(bad, what, ip, arg)
+}
+
+/// The error for an address that is `bad` (why it is not unicast), if it is.
+pub(super) fn unicast_or(
+    bad: Option<&str>,
+    what: &str,
+    ip: impl fmt::Display,
+    arg: &str,
+) -> Result<(), String> {
     match bad {
         Some(why) => Err(format!(
             "{what} {ip} in \"{arg}\" is {why}; a container needs a unicast address"

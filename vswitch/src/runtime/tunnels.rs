@@ -37,21 +37,11 @@ impl TunnelRt {
     /// The runtime state for `spec`, keeping the counters of remotes that
     /// `old` already had.
     pub fn new(spec: VxlanSpec, old: Option<TunnelRt>) -> TunnelRt {
-        // The same settings: the routes are refreshed by the timer.
-        if let Some(o) = old.as_ref().filter(|o| o.spec == spec) {
-            return TunnelRt {
-                spec,
-                remotes: o
-                    .remotes
-                    .iter()
-                    .map(|r| RemoteRt {
-                        ip: r.ip,
-                        route: r.route.clone(),
-                        counters: r.counters.clone(),
-                    })
-                    .collect(),
-            };
-        }
+        // The same settings: kept as they are (the timer refreshes routes).
+        let old = match old {
+            Some(o) if o.spec == spec => return o,
+            other => other,
+        };
         let mut old: BTreeMap<Ipv4Addr, RemoteRt> = old
             .map(|t| t.remotes.into_iter().map(|r| (r.ip, r)).collect())
             .unwrap_or_default();
