@@ -183,7 +183,7 @@ fn run(rundir: &Path, args: &[String]) -> Result<(), String> {
 /// Connects and sends the capture request.
 fn request(rundir: &Path, req: &serde_json::Value) -> Result<UnixStream, String> {
     let sock = rundir.join("vswitchd.sock");
-    let stream = crate::trusted_socket(&sock)
+    let stream = crate::client::trusted_socket(&sock)
         .and_then(|()| UnixStream::connect(&sock))
         .map_err(|e| {
         format!(

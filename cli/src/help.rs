@@ -408,6 +408,16 @@ pub const GROUPS: &[Group] = &[
                 "Of every port of BRIDGE (its internal port included), or of PORT.",
             ),
             cmd(
+                "rstp/show",
+                "[BRIDGE]",
+                "RSTP: root and bridge identifiers, each port's role and state",
+                "Of BRIDGE, or of every bridge with rstp_enable=true. Bridge settings: \
+                 other_config:rstp-priority, rstp-hello-time, rstp-max-age, \
+                 rstp-forward-delay, rstp-address; port settings: other_config:rstp-enable, \
+                 rstp-port-priority, rstp-path-cost, rstp-port-admin-edge, \
+                 rstp-port-auto-edge.",
+            ),
+            cmd(
                 "tunnel/show",
                 "",
                 "VXLAN ports: VNI, remotes, underlay and counters",
@@ -441,6 +451,20 @@ pub const GROUPS: &[Group] = &[
             "[COMMAND]",
             "list the commands, or describe COMMAND",
             "vswctl COMMAND --help (or -h) does the same. Neither contacts vswitchd.",
+        ),
+        cmd(
+            "completion",
+            "bash|zsh|fish|elvish|powershell",
+            "print the shell completion script for vswctl",
+            "scripts/install.sh installs those for bash, zsh and fish. For one shell: \
+             source <(vswctl completion bash).",
+        ),
+        cmd(
+            "man",
+            "",
+            "print the vswctl(8) manual page (roff)",
+            "Read it with vswctl man | man -l -. scripts/install.sh installs it, and \
+             vswitchd(8) from vswitchd --print-man.",
         )],
     },
 ];
@@ -506,22 +530,27 @@ impl CommandHelp {
 
     /// This command's help: the usage line and one paragraph.
     pub fn text(&self) -> String {
-        let mut paragraph = String::new();
-        let mut first = self.summary.chars();
-        if let Some(c) = first.next() {
-            paragraph.extend(c.to_uppercase());
-            paragraph.push_str(first.as_str());
-            paragraph.push('.');
-        }
-        if !self.details.is_empty() {
-            paragraph.push(' ');
-            paragraph.push_str(self.details);
-        }
         let mut lines = self.usage_lines("usage: vswctl [OPTIONS] ");
         lines.push(String::new());
-        lines.extend(wrap(&paragraph, WIDTH));
+        lines.extend(wrap(&paragraph(self), WIDTH));
         lines.iter().map(|l| format!("{l}\n")).collect()
     }
+}
+
+/// A command's help paragraph: its summary as a sentence, then its details.
+pub fn paragraph(c: &CommandHelp) -> String {
+    let mut paragraph = String::new();
+    let mut first = c.summary.chars();
+    if let Some(ch) = first.next() {
+        paragraph.extend(ch.to_uppercase());
+        paragraph.push_str(first.as_str());
+        paragraph.push('.');
+    }
+    if !c.details.is_empty() {
+        paragraph.push(' ');
+        paragraph.push_str(c.details);
+    }
+    paragraph
 }
 
 /// The help that lists every command.

@@ -38,7 +38,7 @@ fn translate(cmd: &str, args: &[String]) -> Result<Vec<String>, String> {
             .collect()
     };
     Ok(match cmd {
-        "fdb/show" | "fdb/flush" => own(cmd),
+        "fdb/show" | "fdb/flush" | "rstp/show" => own(cmd),
         "dpif-netdev/pmd-stats-show" => own("pmd/stats-show"),
         "dpif-netdev/pmd-rxq-show" => own("pmd/rxq-show"),
         "dpif-netdev/pmd-stats-clear" => own("pmd/stats-clear"),
@@ -116,7 +116,7 @@ pub fn main(argv: &[String]) -> ExitCode {
         Err(e) => return fail(&e, 2),
     };
     let request = json!({ "commands": [{ "args": command }] });
-    match crate::call(&rundir.join("vswitchd.sock"), &request, timeout) {
+    match crate::client::call(&rundir.join("vswitchd.sock"), &request, timeout) {
         Ok(r) if r["ok"].as_bool() == Some(true) => {
             for res in r["results"].as_array().into_iter().flatten() {
                 print!("{}", res["text"].as_str().unwrap_or_default());

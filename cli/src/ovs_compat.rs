@@ -3,9 +3,11 @@
 //! scripts use, with Open vSwitch's output formats, messages and exit codes.
 //!
 //! Supported: `list-br`, `br-exists`, `add-br`, `del-br`, `list-ports`,
-//! `add-port BR PORT [COL=VAL]...`, `del-port [BR] PORT`, `port-to-br`, and
-//! `get`/`set` of the simple columns of Bridge, Port and Interface, chained
-//! with `--`, with `--may-exist`/`--if-exists`; `--db`, `--no-wait`,
+//! `add-port BR PORT [COL=VAL]...`, `del-port [BR] PORT`, `port-to-br`,
+//! `show`, `list`/`find`, `get`/`set` of the simple columns of Bridge, Port
+//! and Interface, and mirrors the OVS way (`--id=@m create Mirror ...`,
+//! `set`/`add`/`remove`/`clear` of Bridge `mirrors`), chained with `--`,
+//! with `--may-exist`/`--if-exists`/`--id`; `--db`, `--no-wait`,
 //! `--no-syslog` and `--timeout` are accepted (the first three ignored).
 //! Anything else is refused with a message, never silently accepted. See
 //! docs/ovs-vsctl-compat.md for the list and the known differences.
@@ -15,12 +17,16 @@
 //! into one vswctl request the daemon applies all or nothing, and the JSON
 //! results are printed the way ovs-vsctl prints them. Files: `schema`
 //! (Open vSwitch's tables, columns, commands and options), `parse` (the
-//! command line), `translate` (checks and the vswctl request), `format`
-//! (printing values).
+//! command line), `translate` (checks and the vswctl request), `mirrors`
+//! and `ids` (mirrors made with `--id=@NAME` references), `format`
+//! (printing values), `show` (the `show` command's format).
 
 mod format;
+mod ids;
+mod mirrors;
 mod parse;
 mod schema;
+mod show;
 #[cfg(test)]
 mod tests;
 mod translate;
@@ -47,11 +53,18 @@ usage: ovs-vsctl [OPTIONS] COMMAND [ARG...] [-- [OPTIONS] COMMAND [ARG...]]...
   add-port BRIDGE PORT [COLUMN[:KEY]=VALUE]...   (--may-exist)
   del-port [BRIDGE] PORT        (--if-exists)
   port-to-br PORT               print the bridge that contains PORT
-  get TABLE RECORD [COLUMN[:KEY]]...
+  show                          print an overview of the configuration
+  get TABLE RECORD [COLUMN[:KEY]]...             (--id=@NAME)
   set TABLE RECORD COLUMN[:KEY]=VALUE...
-Tables and columns: Bridge (name, datapath_type, other_config, external_ids),
-  Port (name, tag, trunks, vlan_mode, other_config, external_ids),
-  Interface (name, type, options, other_config, external_ids).
+  list TABLE [RECORD]...        find TABLE [COLUMN[:KEY]=VALUE]...
+  create Mirror COLUMN=VALUE... (with --id=@NAME, put into a bridge's mirrors)
+  add|remove Bridge BRIDGE mirrors @NAME...     clear Bridge BRIDGE mirrors
+Tables and columns: Bridge (name, datapath_type, other_config, external_ids,
+  mirrors, rstp_enable), Port (name, tag, trunks, vlan_mode, other_config,
+  external_ids), Interface (name, type, options, other_config, external_ids,
+  mtu_request), Mirror (name,
+  select_all, select_src_port, select_dst_port, select_vlan, output_port,
+  output_vlan).
 Options: --timeout=SECS, --db=... (ignored), --no-wait (ignored),
   --rundir DIR (vswitchd's run directory; default $VSWITCH_RUNDIR or /run/vswitch)
 See docs/ovs-vsctl-compat.md for the differences from Open vSwitch.
@@ -106,7 +119,7 @@ fn run(argv: &[String]) -> Result<(), Fail> {
     };
     let sock = inv.rundir.join("vswitchd.sock");
     let talk = |req: &Value| -> Result<Value, Fail> {
-        super::call(&sock, req, inv.timeout).map_err(|e| Fail {
+        crate::client::call(&sock, req, inv.timeout).map_err(|e| Fail {
             message: format!(
                 "cannot talk to vswitchd at {}: {e} (is vswitchd running? set --rundir or VSWITCH_RUNDIR)",
                 sock.display()
@@ -123,17 +136,16 @@ fn run(argv: &[String]) -> Result<(), Fail> {
                 .unwrap_or(1),
         }
     };
-    let show_req = json!({"commands": [{"args": ["show"]}]});
+    let show_req = json!({"commands": [{"args": ["show"]}, {"args": ["list-mirrors"]}]});
     let show = talk(&show_req)?;
     if show["ok"].as_bool() != Some(true) {
         return Err(failed(&show));
     }
-    let mut state = State::from_show(&show["results"][0]["json"]);
-    let mut steps = Vec::new();
-    for c in &inv.commands {
-        steps.push(translate(c, &mut state)?);
-    }
-    let requests: Vec<Value> = steps.iter().filter_map(|s| s.request.clone()).collect();
+    let (steps, finished, requests) = translate_all(
+        &inv.commands,
+        &show["results"][0]["json"],
+        &show["results"][1]["json"],
+    )?;
     let results = if requests.is_empty() {
         Vec::new()
     } else {
@@ -173,6 +185,15 @@ fn run(argv: &[String]) -> Result<(), Fail> {
                 out.push_str(r.as_str().unwrap_or_default());
                 out.push('\n');
             }
+            Print::Show => {
+                out.push_str(&show::show_text(&r, &show::root_uuid(&inv.rundir)));
+            }
+            Print::Created { id } => {
+                if let Some(u) = finished.uuids.get(id) {
+                    out.push_str(u);
+                    out.push('\n');
+                }
+            }
             Print::Records { table } => {
                 out.push_str(&format::records_text(*table, &r, &inv.records)?);
             }
@@ -192,6 +213,35 @@ fn run(argv: &[String]) -> Result<(), Fail> {
     print!("{out}");
     report_port_errors(&inv.commands, &talk);
     Ok(())
+}
+
+/// Every command translated, against the daemon's `show` and
+/// `list-mirrors` answers: the steps (what to print), the `--id` results,
+/// and the one request to send (all or nothing).
+fn translate_all(
+    commands: &[Cmd],
+    show: &Value,
+    mirrors: &Value,
+) -> Result<(Vec<translate::Step>, ids::Finished, Vec<Value>), Fail> {
+    let mut state = State::from_show(show).with_mirrors(mirrors);
+    let mut steps = Vec::new();
+    for c in commands {
+        steps.push(translate(c, &mut state)?);
+    }
+    let finished = state.ids.finish(&state)?;
+    let mut requests: Vec<Value> = steps.iter().filter_map(|s| s.request.clone()).collect();
+    requests.extend(finished.requests.iter().cloned());
+    Ok((steps, finished, requests))
+}
+
+/// The vswctl commands an ovs-vsctl command line becomes, given the
+/// daemon's `show` and `list-mirrors` answers (JSON), without talking to
+/// it; `Ok(None)` for `--help` and `--version`. For the fuzz crate.
+pub fn plan(argv: &[String], show: &Value, mirrors: &Value) -> Result<Option<Vec<Value>>, Fail> {
+    match parse(argv)? {
+        Parsed::Run(inv) => Ok(Some(translate_all(&inv.commands, show, mirrors)?.2)),
+        Parsed::Help | Parsed::Version => Ok(None),
+    }
 }
 
 /// Like ovs-vsctl, warns (without failing) about added ports that could

@@ -75,6 +75,31 @@ pub fn update32(check: u16, old: u32, new: u32) -> u16 {
     !fold(s)
 }
 
+/// An ICMP checksum after an incremental update (RFC 1624), made right in
+/// the one case where the update and a full computation disagree: when
+/// every other byte of the message is zero, the update gives 0x0000 but
+/// the checksum is 0xffff (a sum of zeros is +0, never -0), and receivers
+/// (Linux's `csum_fold`) reject 0x0000. TCP and UDP cannot meet this case
+/// (the pseudo-header's protocol is never zero); ICMP has no
+/// pseudo-header, and an echo reply with identifier, sequence number and
+/// payload all zero is one. `msg` is the ICMP message, its checksum at
+/// `at`. Looks at the message only when `check` is 0.
+#[inline]
+pub fn icmp_update_fixup(msg: &[u8], at: usize, check: u16) -> u16 {
+    if check != 0 {
+        return check;
+    }
+    let zero = msg
+        .iter()
+        .enumerate()
+        .all(|(i, &b)| b == 0 || i == at || i == at + 1);
+    if zero {
+        0xffff
+    } else {
+        0
+    }
+}
+
 /// Completes a partial TCP or UDP checksum in place. Returns true when the
 /// checksum field was rewritten. Frames that are not TCP/UDP over IPv4/IPv6,
 /// fragments and truncated frames are left untouched.

@@ -19,6 +19,7 @@ pub mod packet;
 pub mod parse;
 pub mod router;
 pub mod stage;
+pub mod stp;
 pub mod tunnel;
 pub mod verdict;
 pub mod vlan;

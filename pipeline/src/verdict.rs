@@ -104,6 +104,11 @@ drop_reasons! {
     MirrorOutput = "mirror-output", false;
     /// A flood beyond the port's storm-control limit (`flood-limit`).
     FloodLimit = "flood-limit", false;
+    /// Received on a port RSTP keeps from forwarding (discarding or
+    /// learning).
+    StpDiscarding = "rstp-discarding", false;
+    /// A BPDU the control thread had no room for (a BPDU flood).
+    BpduOverflow = "bpdu-overflow", false;
     /// The output port's transmit ring was full.
     TxFull = "tx-full", true;
     /// Larger than the output port (or its tunnel's underlay) can carry.

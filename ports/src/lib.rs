@@ -101,6 +101,14 @@ pub trait TxQueue: Send {
 /// Largest frame [`gather`] assembles (a jumbo frame plus encapsulation).
 pub const GATHER_MAX: usize = 9216 + 64;
 
+/// The largest MTU a port of the switch carries: a received frame must fit
+/// one 4 KiB AF_XDP frame after the 256 bytes the kernel keeps in front of
+/// it (XDP_PACKET_HEADROOM), with its Ethernet header and one VLAN tag.
+/// Frames of jumbo MTUs would need AF_XDP multi-buffer, which the switch
+/// does not use yet; `attach --mtu` and `mtu_request` refuse more, and
+/// `add-port` warns of a device whose MTU is larger.
+pub const MAX_MTU: u32 = 4096 - 256 - 14 - 4;
+
 /// Joins `parts` in a stack buffer and passes the frame to `send`; false
 /// when the parts add up to more than [`GATHER_MAX`].
 pub fn gather(parts: &[&[u8]], send: impl FnOnce(&[u8]) -> bool) -> bool {

@@ -450,6 +450,10 @@ fn every_failure_leaves_nothing_behind() {
             "unknown option".into(),
         ),
         (
+            vec!["attach", &br, &n, "10.79.3.1/24", "--mtu", "9000"],
+            "the largest MTU is 3822".into(),
+        ),
+        (
             vec!["attach", &br, &own, "10.79.3.1/24"],
             "switch's own network namespace".into(),
         ),
@@ -628,4 +632,105 @@ fn ipv6_beside_ipv4_or_alone() {
     ] {
         expect_clean_failure(&d, &c, &["attach", &br, &c.name(), arg], needle);
     }
+}
+
+/// Pings `to` from `c` with `size` bytes of payload and DF set: true when
+/// all `count` are answered.
+fn ping_df(c: &Container, to: Ipv4Addr, size: u32, count: u32) -> bool {
+    let out = std::process::Command::new("nsenter")
+        .arg(format!("--net={}", c.ns_path().display()))
+        .args(["ping", "-n", "-q", "-M", "do", "-W", "1", "-i", "0.2"])
+        .args([
+            "-c",
+            &count.to_string(),
+            "-s",
+            &size.to_string(),
+            &to.to_string(),
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).contains(&format!("{count} received"))
+}
+
+#[test]
+fn the_largest_mtu_crosses_and_mtu_request_sets_the_device() {
+    let _g = shared();
+    let (d, br) = switch();
+    let (c1, c2) = (Container::process(), Container::process());
+    let max = "3822";
+    d.vsctl_ok(&["attach", &br, &c1.name(), "10.79.9.1/24", "--mtu", max]);
+    d.vsctl_ok(&["attach", &br, &c2.name(), "10.79.9.2/24", "--mtu", max]);
+    assert!(c1.wait_ping(ip("10.79.9.2"), Duration::from_secs(10)));
+    // A whole 3,822-byte IPv4 packet (3,840-byte frame) each way.
+    assert!(
+        ping_df(&c1, ip("10.79.9.2"), 3822 - 28, 5),
+        "3822-byte packets were lost"
+    );
+    assert!(ping_df(&c2, ip("10.79.9.1"), 3822 - 28, 5));
+
+    // mtu_request sets the device's MTU (here the host end of c1's veth).
+    let all = attachments(&d, &br);
+    let port = attachment_of(&all, &c1.name())["port"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let mtu_of = |p: &str| -> String {
+        let out = std::process::Command::new("cat")
+            .arg(format!("/sys/class/net/{p}/mtu"))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    d.vsctl_ok(&["set", "interface", &port, "mtu_request=1400"]);
+    assert!(
+        wait_until(Duration::from_secs(5), || mtu_of(&port) == "1400"),
+        "{}",
+        mtu_of(&port)
+    );
+    assert!(ping_df(&c2, ip("10.79.9.1"), 1400 - 28, 3));
+    assert_eq!(
+        d.vsctl_ok(&["get", "interface", &port, "mtu_request"])
+            .trim(),
+        "1400"
+    );
+    // Too big, or on a port with no device: refused, nothing changed.
+    let db = std::fs::read(d.db()).unwrap();
+    let out = d.vsctl(&["set", "interface", &port, "mtu_request=9000"]);
+    assert!(
+        !out.success() && out.stderr.contains("largest MTU is 3822"),
+        "{out}"
+    );
+    let out = d.vsctl(&["set", "interface", &port, "mtu_request=64"]);
+    assert!(!out.success() && out.stderr.contains("below 68"), "{out}");
+    assert_eq!(std::fs::read(d.db()).unwrap(), db);
+    // Removed: the device keeps the MTU it has.
+    d.vsctl_ok(&["set", "interface", &port, "mtu_request=[]"]);
+    assert_eq!(mtu_of(&port), "1400");
+}
+
+#[test]
+fn add_port_warns_of_a_device_mtu_larger_than_the_switch_carries() {
+    let _g = shared();
+    let (d, br) = switch();
+    let (a, b) = (names::unique("jma"), names::unique("jmb"));
+    let sh = |args: &[&str]| {
+        let ok = std::process::Command::new("ip")
+            .args(args)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "ip {args:?}");
+    };
+    sh(&[
+        "link", "add", &a, "mtu", "9000", "type", "veth", "peer", "name", &b,
+    ]);
+    let out = d.vsctl(&["add-port", &br, &a]);
+    let _ = std::process::Command::new("ip")
+        .args(["link", "del", &a])
+        .status();
+    assert!(out.success(), "{out}");
+    assert!(
+        out.stderr.contains("MTU is 9000") && out.stderr.contains("mtu_request=3822"),
+        "{out}"
+    );
 }

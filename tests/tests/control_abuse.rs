@@ -293,3 +293,34 @@ fn an_oversize_request_is_refused_and_does_not_stall_others() {
     );
     assert_not_delayed("an oversize request", &baseline, &loaded);
 }
+
+#[test]
+fn the_largest_transaction_allowed_does_not_stall_others() {
+    let d = Daemon::start();
+    let br = names::unique("br");
+    d.vsctl_ok(&["add-br", &br]);
+    let baseline = time_list_br(&d, 5);
+    // The most one request may hold: 1,000 commands, each adding a port
+    // whose device does not exist yet (stored, shown, comes up later).
+    let ports: Vec<Vec<String>> = (0..1000)
+        .map(|i| args(&["add-port", &br, &format!("q{i}")]))
+        .collect();
+    let line = request_line(&ports, json!({}));
+    let (reply, took, loaded) = std::thread::scope(|s| {
+        let big = s.spawn(|| {
+            let t = Instant::now();
+            let r = ask(&d, &line);
+            (r, t.elapsed())
+        });
+        let loaded = time_list_br(&d, 10);
+        let (r, took) = big.join().expect("big client");
+        (r, took, loaded)
+    });
+    assert_eq!(reply["ok"], json!(true), "{reply}");
+    eprintln!(
+        "a 1,000-port transaction ({} bytes) was answered in {took:?}",
+        line.len()
+    );
+    assert_eq!(d.vsctl_ok(&["list-ports", &br]).lines().count(), 1000);
+    assert_not_delayed("a 1,000-port transaction", &baseline, &loaded);
+}

@@ -295,10 +295,35 @@ fn install_puts_everything_in_place_and_uninstall_takes_it_away() {
         "usr/local/bin/ovs-vsctl",
         "usr/local/bin/ovs-appctl",
         "etc/systemd/system/vswitchd.service",
+        "usr/local/share/man/man8/vswitchd.8",
+        "usr/local/share/man/man8/vswctl.8",
+        "usr/local/share/bash-completion/completions/vswctl",
+        "usr/local/share/bash-completion/completions/vswitchd",
+        "usr/local/share/zsh/site-functions/_vswctl",
+        "usr/local/share/fish/vendor_completions.d/vswitchd.fish",
     ];
     for f in files {
         assert!(dest.join(f).exists(), "{f} is not installed");
     }
+    let share = dest.join("usr/local/share");
+    for (page, option) in [("vswctl", "\\-\\-rundir"), ("vswitchd", "\\-\\-pmd\\-cpus")] {
+        let roff = std::fs::read_to_string(share.join(format!("man/man8/{page}.8"))).unwrap();
+        assert!(
+            roff.contains(&format!(".TH {page} 8")) && roff.contains(option),
+            "{page}.8:\n{roff}"
+        );
+    }
+    // bash completes a command name from the installed script.
+    let completed = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "source {}; COMP_WORDS=(vswctl add-b); COMP_CWORD=1; _vswctl vswctl add-b vswctl; \
+             echo \"${{COMPREPLY[@]}}\"",
+            share.join("bash-completion/completions/vswctl").display()
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&completed.stdout).trim(), "add-br");
     let unit = std::fs::read_to_string(dest.join("etc/systemd/system/vswitchd.service")).unwrap();
     assert!(unit.contains("Type=notify") && unit.contains("ExecStart=/usr/local/sbin/vswitchd"));
     let out = Command::new(dest.join("usr/local/bin/ovs-appctl"))
@@ -314,6 +339,34 @@ fn install_puts_everything_in_place_and_uninstall_takes_it_away() {
         );
     }
     let _ = std::fs::remove_dir_all(&dest);
+}
+
+#[test]
+fn run_sh_without_cargo_says_how_to_get_it() {
+    // A PATH with only what run.sh needs before it looks for cargo.
+    let path = std::env::temp_dir().join(unique("pth"));
+    std::fs::create_dir_all(&path).unwrap();
+    for tool in ["id", "dirname"] {
+        let real = ["/usr/bin", "/bin"]
+            .iter()
+            .map(|d| Path::new(d).join(tool))
+            .find(|p| p.exists())
+            .unwrap();
+        std::os::unix::fs::symlink(real, path.join(tool)).unwrap();
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/run.sh");
+    let out = Command::new("/bin/bash")
+        .arg(&script)
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&path);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("cargo is missing") && err.contains("rustup"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -168,9 +168,13 @@ fn unsupported_things_fail_loudly() {
     assert!(shim.run(&d, &["add-br", &br]).success());
     let before = d.vsctl_ok(&["--format", "json", "show"]);
     for (args, needle) in [
-        (vec!["show"], "does not support"),
+        (vec!["destroy", "Mirror", "m"], "does not support"),
         (vec!["add-bond", &br, "bond0", "a", "b"], "does not support"),
-        (vec!["create", "Mirror", "name=m"], "does not support"),
+        (vec!["create", "Mirror", "name=m"], "--id=@NAME"),
+        (
+            vec!["--id=@b", "create", "Bridge", "name=b"],
+            "not supported",
+        ),
         (vec!["--dry-run", "list-br"], "not supported"),
         (
             vec!["set", "Open_vSwitch", ".", "other_config:x=1"],
@@ -344,4 +348,286 @@ fn find_and_list_print_records_as_ovs_vsctl_does() {
         assert_eq!(out.code, Some(1), "{args:?} must fail:\n{out}");
         assert!(out.stderr.contains(needle), "{args:?}: {out}");
     }
+}
+
+/// `show` prints Open vSwitch 3.1's format: the Open_vSwitch row's UUID,
+/// each bridge, its ports (the bridge's own internal port among them) with
+/// their tag or trunks, each port's interface with its type when it is not
+/// a system device, and `ovs_version`.
+#[test]
+fn show_prints_the_ovs_vsctl_format() {
+    let d = Daemon::start();
+    let shim = Shim::new(&d);
+    let (h1, h2) = (Host::new(1), Host::new(2));
+    let br = names::unique("br");
+    let int = names::unique("i");
+    for args in [
+        vec!["add-br", &br],
+        vec!["add-port", &br, h1.port(), "tag=10"],
+        vec!["add-port", &br, h2.port(), "trunks=[20,10]"],
+        vec![
+            "add-port",
+            &br,
+            &int,
+            "--",
+            "set",
+            "Interface",
+            &int,
+            "type=internal",
+        ],
+    ] {
+        let out = shim.run(&d, &args);
+        assert!(out.success(), "{args:?}: {out}");
+    }
+    let mut ports = vec![
+        (
+            br.clone(),
+            format!(
+                "        Port {br}\n            Interface {br}\n                type: internal\n"
+            ),
+        ),
+        (
+            h1.port().to_string(),
+            format!(
+                "        Port {p}\n            tag: 10\n            Interface {p}\n",
+                p = h1.port()
+            ),
+        ),
+        (
+            h2.port().to_string(),
+            format!(
+                "        Port {p}\n            trunks: [10, 20]\n            Interface {p}\n",
+                p = h2.port()
+            ),
+        ),
+        (
+            int.clone(),
+            format!(
+                "        Port {int}\n            Interface {int}\n                type: internal\n"
+            ),
+        ),
+    ];
+    ports.sort();
+    let mut want = format!("    Bridge {br}\n");
+    for (_, text) in &ports {
+        want.push_str(text);
+    }
+    want.push_str("    ovs_version: \"3.1.0\"\n");
+    let out = shim.run(&d, &["show"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let (uuid, rest) = out
+        .stdout
+        .split_once('\n')
+        .unwrap_or_else(|| panic!("no UUID line:\n{out}"));
+    assert!(
+        uuid.len() == 36 && uuid.chars().filter(|c| *c == '-').count() == 4,
+        "the first line must be the Open_vSwitch row's UUID:\n{out}"
+    );
+    assert_eq!(rest, want, "ovs-vsctl show:\n{}", out.stdout);
+    assert_eq!(
+        shim.run(&d, &["show"]).stdout,
+        out.stdout,
+        "show must be stable (the same UUID)"
+    );
+    assert!(shim.run(&d, &["del-br", &br]).success());
+}
+
+/// Mirrors the Open vSwitch way: `--id=@NAME` references, `create Mirror`
+/// and the Bridge `mirrors` column, applied all or nothing.
+#[test]
+fn mirrors_made_with_ids_and_create() {
+    let d = Daemon::start();
+    let shim = Shim::new(&d);
+    let (h1, h2, h3) = (Host::new(1), Host::new(2), Host::new(3));
+    let (p1, p2, p3) = (h1.port(), h2.port(), h3.port());
+    let (br, nobr) = (names::unique("br"), names::unique("nb"));
+    let ok = |args: &[&str]| {
+        let out = shim.run(&d, args);
+        assert_eq!(out.code, Some(0), "{args:?}:\n{out}");
+        out.stdout
+    };
+    ok(&[
+        "add-br", &br, "--", "add-port", &br, p1, "--", "add-port", &br, p2, "--", "add-port", &br,
+        p3,
+    ]);
+    let out = ok(&[
+        "--",
+        "set",
+        "Bridge",
+        &br,
+        "mirrors=@m",
+        "--",
+        "--id=@p1",
+        "get",
+        "Port",
+        p1,
+        "--",
+        "--id=@p2",
+        "get",
+        "Port",
+        p2,
+        "--",
+        "--id=@m",
+        "create",
+        "Mirror",
+        "name=m0",
+        "select-dst-port=@p1",
+        "select-src-port=@p1",
+        "output-port=@p2",
+    ]);
+    let uuid = out.trim_end();
+    assert!(
+        out.lines().count() == 1 && uuid.len() == 36,
+        "create must print the new row's UUID:\n{out}"
+    );
+    // The mirrors of the bridge, without their counters (traffic moves them).
+    let mirrors = |d: &Daemon| {
+        let mut m = d.vsctl_json(&["list-mirrors", &br]);
+        for r in m.as_array_mut().into_iter().flatten() {
+            if let Some(o) = r.as_object_mut() {
+                o.remove("tx_packets");
+                o.remove("tx_bytes");
+            }
+        }
+        m
+    };
+    let m = mirrors(&d);
+    assert_eq!(m.as_array().map(Vec::len), Some(1), "{m}");
+    assert_eq!(m[0]["name"], "m0");
+    assert_eq!(m[0]["select_src_port"], serde_json::json!([p1]));
+    assert_eq!(m[0]["select_dst_port"], serde_json::json!([p1]));
+    assert_eq!(m[0]["output_port"], p2);
+    assert_eq!(m[0]["select_all"], false);
+    ok(&[
+        "--",
+        "--id=@m",
+        "create",
+        "Mirror",
+        "name=m1",
+        "select-all=true",
+        "output-vlan=10",
+        "--",
+        "add",
+        "Bridge",
+        &br,
+        "mirrors",
+        "@m",
+    ]);
+    let m = mirrors(&d);
+    assert_eq!(m.as_array().map(Vec::len), Some(2), "{m}");
+    assert_eq!(
+        (&m[1]["name"], &m[1]["select_all"]),
+        (&"m1".into(), &true.into())
+    );
+    assert_eq!(m[1]["output_vlan"], 10);
+    assert_eq!(
+        ok(&[
+            "--bare",
+            "--columns=name,output_port",
+            "find",
+            "Mirror",
+            "name=m0"
+        ]),
+        format!("m0\n{p2}\n")
+    );
+    assert_eq!(
+        ok(&["--bare", "--columns=name", "list", "Mirror"]),
+        "m0\n\nm1\n"
+    );
+    // Erroneous scripts change nothing, also what came before the error.
+    let before = (d.vsctl_ok(&["--format", "json", "show"]), mirrors(&d));
+    for (args, needle) in [
+        (
+            vec![
+                "add-br",
+                &nobr,
+                "--",
+                "--id=@m",
+                "create",
+                "Mirror",
+                "name=x",
+                "select-all=true",
+                "output-vlan=5",
+            ],
+            "no reference to it was inserted",
+        ),
+        (
+            vec![
+                "add-br",
+                &nobr,
+                "--",
+                "--id=@p",
+                "get",
+                "Port",
+                p3,
+                "--",
+                "--id=@m",
+                "create",
+                "Mirror",
+                "name=x",
+                "select-src-port=@p",
+                "output-port=@p",
+                "--",
+                "add",
+                "Bridge",
+                &br,
+                "mirrors",
+                "@m",
+            ],
+            "cannot also be selected",
+        ),
+        (
+            vec![
+                "add-br",
+                &nobr,
+                "--",
+                "--id=@m",
+                "create",
+                "Mirror",
+                "name=x",
+                "colour=red",
+                "--",
+                "add",
+                "Bridge",
+                &br,
+                "mirrors",
+                "@m",
+            ],
+            "Mirror does not contain a column whose name matches \"colour\"",
+        ),
+        (
+            vec![
+                "clear", "Bridge", &br, "mirrors", "--", "add", "Bridge", &br, "mirrors", "@x",
+            ],
+            "row id \"@x\" is referenced but never created",
+        ),
+        (
+            vec![
+                "--id=@m", "get", "Mirror", "nosuch", "--", "remove", "Bridge", &br, "mirrors",
+                "@m",
+            ],
+            "no row \"nosuch\" in table Mirror",
+        ),
+    ] {
+        let out = shim.run(&d, &args);
+        assert_eq!(out.code, Some(1), "{args:?} must fail:\n{out}");
+        assert!(
+            out.stderr.starts_with("ovs-vsctl: ") && out.stderr.contains(needle),
+            "{args:?}: the message must say {needle:?}:\n{out}"
+        );
+        assert_eq!(
+            (d.vsctl_ok(&["--format", "json", "show"]), mirrors(&d)),
+            before,
+            "{args:?} failed but changed the configuration"
+        );
+    }
+    ok(&[
+        "--", "--id=@m", "get", "Mirror", "m1", "--", "remove", "Bridge", &br, "mirrors", "@m",
+    ]);
+    let m = mirrors(&d);
+    assert_eq!(m.as_array().map(Vec::len), Some(1), "{m}");
+    assert_eq!(m[0]["name"], "m0");
+    ok(&["clear", "Bridge", &br, "mirrors"]);
+    assert_eq!(mirrors(&d), serde_json::json!([]));
+    ok(&["del-br", &br]);
 }

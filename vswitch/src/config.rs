@@ -105,6 +105,9 @@ pub struct Bridge {
     /// Port number of the bridge's internal port (stable across restarts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ofport: Option<u16>,
+    /// RSTP (`set bridge BR rstp_enable=true`, OVS's column).
+    #[serde(default)]
+    pub rstp_enable: bool,
 }
 
 /// A mirror, with OVS's Mirror columns: which frames (received on the
@@ -152,6 +155,10 @@ pub struct Port {
     /// restarts (OVS's `ofport`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ofport: Option<u16>,
+    /// The MTU the device is given before the port opens (OVS's
+    /// `mtu_request`).
+    #[serde(default)]
+    pub mtu_request: Option<u32>,
 }
 
 pub const PORT_TYPES: &[&str] = &[
@@ -209,11 +216,17 @@ impl Config {
             .chain(self.uplink.iter().map(|u| u.ofport))
             .flatten()
             .collect();
+        // Numbers are only taken, so the lowest free one never goes down:
+        // the search goes on from the last one (one pass, not one each).
+        let mut next = 1u16;
         let mut take = |slot: &mut Option<u16>| {
             if slot.is_none() {
-                if let Some(n) = (1..u16::MAX).find(|n| !used.contains(n)) {
-                    used.insert(n);
-                    *slot = Some(n);
+                while next < u16::MAX && used.contains(&next) {
+                    next += 1;
+                }
+                if next < u16::MAX {
+                    used.insert(next);
+                    *slot = Some(next);
                 }
             }
         };

@@ -20,6 +20,7 @@ pub mod db;
 pub mod metrics;
 pub mod mirror;
 pub mod nat;
+pub mod rstp;
 pub mod runtime;
 pub mod trace;
 pub mod tunnel;

@@ -1,6 +1,6 @@
 //! vswitchd: the vswitch poll-mode switch daemon.
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -47,13 +47,20 @@ struct Args {
     /// mode 0660, so that group's members may use vswctl.
     #[arg(long, value_name = "NAME")]
     socket_group: Option<String>,
-    /// error, warn, info, debug or trace.
     /// Write the log to FILE (mode 0600; SIGHUP reopens it) instead of
     /// standard error. With --detach the default is RUNDIR/vswitchd.log.
     #[arg(long, value_name = "FILE")]
     log_file: Option<PathBuf>,
+    /// error, warn, info, debug or trace.
     #[arg(long, default_value = "info", value_parser = parse_level)]
     log_level: log::LevelFilter,
+    /// Print the completion script for SHELL and exit (scripts/install.sh
+    /// installs it).
+    #[arg(long, value_name = "SHELL", hide = true)]
+    print_completion: Option<clap_complete::Shell>,
+    /// Print the vswitchd(8) manual page (roff) and exit.
+    #[arg(long, hide = true)]
+    print_man: bool,
 }
 
 fn parse_level(s: &str) -> Result<log::LevelFilter, String> {
@@ -63,6 +70,21 @@ fn parse_level(s: &str) -> Result<log::LevelFilter, String> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(shell) = args.print_completion {
+        let mut cmd = Args::command();
+        clap_complete::generate(shell, &mut cmd, "vswitchd", &mut std::io::stdout());
+        return ExitCode::SUCCESS;
+    }
+    if args.print_man {
+        let page = clap_mangen::Man::new(Args::command()).section("8");
+        return match page.render(&mut std::io::stdout()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("vswitchd: cannot write the manual page: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

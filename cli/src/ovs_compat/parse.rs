@@ -13,6 +13,9 @@ pub(crate) struct Cmd {
     pub(crate) args: Vec<String>,
     pub(crate) may_exist: bool,
     pub(crate) if_exists: bool,
+    /// `--id=@NAME` (`get`, `create`): the row can be referred to as
+    /// `@NAME` by the other commands. `Some("")` when given without a value.
+    pub(crate) id: Option<String>,
 }
 
 #[derive(Debug)]
@@ -87,6 +90,12 @@ pub(crate) fn parse(argv: &[String]) -> Result<Parsed, Fail> {
             "-V" | "--version" => return Ok(Parsed::Version),
             "--may-exist" => cur.may_exist = true,
             "--if-exists" => cur.if_exists = true,
+            "--id" => {
+                if cur.id.is_some() {
+                    return fail(format!("'{a}' option specified multiple times"));
+                }
+                cur.id = Some(inline.clone().unwrap_or_default());
+            }
             "--db" => {
                 value("--db")?;
             }
@@ -182,6 +191,17 @@ fn check_command(c: &Cmd) -> Result<(), Fail> {
     }
     if c.if_exists && !["del-br", "del-port"].contains(&c.name.as_str()) {
         return fail(format!("'{}' command has no '--if-exists' option", c.name));
+    }
+    if let Some(id) = &c.id {
+        if !["get", "create"].contains(&c.name.as_str()) {
+            return fail(format!("'{}' command has no '--id' option", c.name));
+        }
+        if id.is_empty() {
+            return fail(format!(
+                "missing argument to '--id' option on '{}' command",
+                c.name
+            ));
+        }
     }
     if c.name == "add-br" && c.args.len() > 1 {
         return fail(

@@ -36,23 +36,27 @@ pub(crate) const INTERFACE_COLUMNS: &[&str] = &[
     "link_speed", "link_state", "lldp", "mac", "mac_in_use", "mtu", "mtu_request", "name",
     "ofport", "ofport_request", "options", "other_config", "statistics", "status", "type",
 ];
+#[rustfmt::skip]
+pub(crate) const MIRROR_COLUMNS: &[&str] = &[
+    "external_ids", "name", "output_port", "output_vlan", "select_all", "select_dst_port",
+    "select_src_port", "select_vlan", "snaplen", "statistics",
+];
 
 /// ovs-vsctl commands vswitch does not implement: refused by name.
 #[rustfmt::skip]
 pub(crate) const OVS_ONLY_COMMANDS: &[&str] = &[
-    "init", "show", "emer-reset", "br-to-vlan", "br-to-parent", "br-set-external-id",
+    "init", "emer-reset", "br-to-vlan", "br-to-parent", "br-set-external-id",
     "br-get-external-id", "add-bond", "add-bond-iface", "del-bond-iface", "list-ifaces",
     "iface-to-br", "get-controller", "del-controller", "set-controller", "get-fail-mode",
     "del-fail-mode", "set-fail-mode", "get-manager", "del-manager", "set-manager", "get-ssl",
     "del-ssl", "set-ssl", "add-zone-tp", "del-zone-tp", "list-zone-tp", "get-aa-mapping",
-    "add-aa-mapping", "del-aa-mapping", "add", "remove", "clear", "create",
-    "destroy", "wait-until", "comment",
+    "add-aa-mapping", "del-aa-mapping", "destroy", "wait-until", "comment",
 ];
 
 /// ovs-vsctl options vswitch does not implement: refused by name.
 #[rustfmt::skip]
 pub(crate) const OVS_ONLY_OPTIONS: &[&str] = &[
-    "--dry-run", "--oneline", "--pretty", "--id", "--all", "--verbose", "-v", "--log-file", "--private-key",
+    "--dry-run", "--oneline", "--pretty", "--all", "--verbose", "-v", "--log-file", "--private-key",
     "--certificate", "--ca-cert", "--bootstrap-ca-cert", "--peer-ca-cert", "--retry",
     "--detach", "--pidfile", "--monitor", "--overwrite-pidfile", "--no-chdir", "--unixctl",
 ];
@@ -71,6 +75,11 @@ pub(crate) const COMMANDS: &[(&str, usize, usize)] = &[
     ("list", 1, usize::MAX),
     ("find", 1, usize::MAX),
     ("set", 3, usize::MAX),
+    ("show", 0, 0),
+    ("create", 2, usize::MAX),
+    ("add", 4, usize::MAX),
+    ("remove", 4, usize::MAX),
+    ("clear", 3, usize::MAX),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +87,8 @@ pub(crate) enum Table {
     Bridge,
     Port,
     Interface,
+    /// Port mirrors: `list`/`find`, and `get` with `--id` (see `ids`).
+    Mirror,
 }
 
 impl Table {
@@ -86,6 +97,7 @@ impl Table {
             Table::Bridge => "Bridge",
             Table::Port => "Port",
             Table::Interface => "Interface",
+            Table::Mirror => "Mirror",
         }
     }
 
@@ -94,13 +106,20 @@ impl Table {
             Table::Bridge => BRIDGE_COLUMNS,
             Table::Port => PORT_COLUMNS,
             Table::Interface => INTERFACE_COLUMNS,
+            Table::Mirror => MIRROR_COLUMNS,
         }
     }
 
     /// Columns vswitch keeps for this table.
     fn supported(self) -> &'static [&'static str] {
         match self {
-            Table::Bridge => &["name", "datapath_type", "other_config", "external_ids"],
+            Table::Bridge => &[
+                "name",
+                "datapath_type",
+                "other_config",
+                "external_ids",
+                "rstp_enable",
+            ],
             Table::Port => &[
                 "name",
                 "tag",
@@ -109,7 +128,23 @@ impl Table {
                 "other_config",
                 "external_ids",
             ],
-            Table::Interface => &["name", "type", "options", "other_config", "external_ids"],
+            Table::Interface => &[
+                "name",
+                "type",
+                "options",
+                "other_config",
+                "external_ids",
+                "mtu_request",
+            ],
+            Table::Mirror => &[
+                "name",
+                "select_all",
+                "select_src_port",
+                "select_dst_port",
+                "select_vlan",
+                "output_port",
+                "output_vlan",
+            ],
         }
     }
 
@@ -119,6 +154,7 @@ impl Table {
             Table::Bridge => "bridge",
             Table::Port => "port",
             Table::Interface => "interface",
+            Table::Mirror => "mirror",
         }
     }
 }
@@ -156,8 +192,9 @@ pub(crate) fn parse_table(given: &str) -> Result<Table, Fail> {
         Ok(Some("Bridge")) => Ok(Table::Bridge),
         Ok(Some("Port")) => Ok(Table::Port),
         Ok(Some("Interface")) => Ok(Table::Interface),
+        Ok(Some("Mirror")) => Ok(Table::Mirror),
         Ok(Some(other)) => fail(format!(
-            "table {other} is not supported by vswitch (supported: Bridge, Port, Interface)"
+            "table {other} is not supported by vswitch (supported: Bridge, Port, Interface, Mirror)"
         )),
         Ok(None) => fail(format!("unknown table \"{given}\"")),
         Err(_) => fail(format!("multiple table names match \"{given}\"")),

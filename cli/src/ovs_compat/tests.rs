@@ -7,6 +7,8 @@ use super::translate::{setting, GetColumn, State};
 use super::*;
 use serde_json::{json, Value};
 
+mod mirrors;
+
 fn cmds(s: &str) -> Result<Vec<Cmd>, Fail> {
     let v: Vec<String> = s.split_whitespace().map(String::from).collect();
     match parse(&v)? {
@@ -201,5 +203,95 @@ fn get_output() {
             .unwrap_err()
             .message,
         "no key \"k\" in Port record \"p\" column external_ids"
+    );
+}
+
+#[test]
+fn show_prints_like_ovs_vsctl() {
+    let show = json!({"bridges": [
+        {"name": "br1", "ports": [
+            {"name": "br1", "type": "internal", "tag": null, "trunks": [], "options": {}, "error": null},
+            {"name": "vx0", "type": "vxlan", "tag": null, "trunks": [],
+             "options": {"remote_ip": "10.0.0.2", "key": "100"}, "error": null},
+            {"name": "gone", "type": "system", "tag": null, "trunks": [], "options": {},
+             "error": "could not open network device gone (No such device)"},
+        ]},
+        {"name": "br0", "ports": [
+            {"name": "br0", "type": "internal", "tag": null, "trunks": [], "options": {}, "error": null},
+            {"name": "trunk1", "type": "system", "tag": null, "trunks": [20, 10], "options": {}, "error": null},
+            {"name": "access1", "type": "system", "tag": 10, "trunks": [], "options": {}, "error": null},
+            {"name": "int0", "type": "internal", "tag": null, "trunks": [], "options": {}, "error": null},
+            {"name": "pa", "type": "patch", "tag": null, "trunks": [], "options": {"peer": "pb"}, "error": null},
+        ]},
+    ]});
+    let want = "\
+0f0f0f0f-0000-8000-8000-000000000000
+    Bridge br0
+        Port access1
+            tag: 10
+            Interface access1
+        Port br0
+            Interface br0
+                type: internal
+        Port int0
+            Interface int0
+                type: internal
+        Port pa
+            Interface pa
+                type: patch
+                options: {peer=pb}
+        Port trunk1
+            trunks: [10, 20]
+            Interface trunk1
+    Bridge br1
+        Port br1
+            Interface br1
+                type: internal
+        Port gone
+            Interface gone
+                error: \"could not open network device gone (No such device)\"
+        Port vx0
+            Interface vx0
+                type: vxlan
+                options: {key=\"100\", remote_ip=\"10.0.0.2\"}
+    ovs_version: \"3.1.0\"
+";
+    assert_eq!(
+        show::show_text(&show, "0f0f0f0f-0000-8000-8000-000000000000"),
+        want
+    );
+    assert_eq!(
+        show::show_text(&json!({"bridges": []}), "u"),
+        "u\n    ovs_version: \"3.1.0\"\n"
+    );
+    let u = show::root_uuid(std::path::Path::new("/nonexistent/run"));
+    assert!(ids::is_uuid(&u) && u == show::root_uuid(std::path::Path::new("/nonexistent/run")));
+}
+
+#[test]
+fn rstp_enable_and_mtu_request_pass_through_plan() {
+    let show = json!({"bridges": [{"name": "br0", "ports": [{"name": "br0"}, {"name": "p1"}]}]});
+    let argv = |s: &str| -> Vec<String> { s.split_whitespace().map(String::from).collect() };
+    let reqs = plan(
+        &argv("set Bridge br0 rstp_enable=true -- set Interface p1 mtu_request=1400"),
+        &show,
+        &json!([]),
+    )
+    .unwrap()
+    .unwrap();
+    let text = serde_json::to_string(&reqs).unwrap();
+    assert!(
+        text.contains("rstp_enable=true") && text.contains("mtu_request=1400"),
+        "{text}"
+    );
+    assert!(plan(&argv("--version"), &show, &json!([]))
+        .unwrap()
+        .is_none());
+    let e = plan(&argv("set Interface p1 mtu=1400"), &show, &json!([])).unwrap_err();
+    assert!(
+        e.message
+            .contains("column mtu of table Interface is not supported"),
+        "{}",
+        e.message
     );
 }

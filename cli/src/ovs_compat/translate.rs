@@ -1,18 +1,24 @@
 //! From ovs-vsctl commands to one vswctl request: tables, columns, values
 //! and rows checked here, with Open vSwitch's messages.
 
+use super::ids::Ids;
+use super::mirrors::{
+    bridge_mirrors_column, define_by_get, set_mirrors, translate_column_op, translate_create,
+};
 use super::parse::Cmd;
 use super::schema::{is_map, match_name, parse_column, parse_table, Table, BRIDGE_COLUMNS};
 use super::{fail, Fail};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Bridges and their ports, as the commands so far would leave them.
+/// Bridges and their ports, as the commands so far would leave them, and
+/// the mirrors and row references (`--id`) of the commands.
 #[derive(Debug, Default)]
 pub(crate) struct State {
     pub(crate) bridges: BTreeSet<String>,
     /// port -> bridge
     pub(crate) ports: BTreeMap<String, String>,
+    pub(crate) ids: Ids,
 }
 
 impl State {
@@ -30,6 +36,12 @@ impl State {
             }
         }
         s
+    }
+
+    /// Adds the mirrors of vswctl's `list-mirrors` JSON.
+    pub(crate) fn with_mirrors(mut self, list: &Value) -> State {
+        self.ids = Ids::from_list(list);
+        self
     }
 
     /// Follows a command that the daemon will check itself.
@@ -64,6 +76,7 @@ impl State {
                 }
                 self.ports.contains_key(record)
             }
+            Table::Mirror => self.ids.existing.iter().any(|m| m.name == record),
         };
         if exists {
             Ok(())
@@ -88,6 +101,12 @@ pub(crate) enum Print {
     Lines,
     /// One line: a JSON string.
     Line,
+    /// `show`: vswctl's show JSON in ovs-vsctl's show format.
+    Show,
+    /// `create`: the UUID of the row made for `--id=@NAME`.
+    Created {
+        id: String,
+    },
     /// `list` and `find`: records of `table`.
     Records {
         table: Table,
@@ -133,6 +152,12 @@ pub(crate) fn translate(c: &Cmd, state: &mut State) -> Result<Step, Fail> {
                 print: Print::Nothing,
             }
         }
+        "show" => Step {
+            request: request(args, c),
+            print: Print::Show,
+        },
+        "create" => translate_create(c, state)?,
+        "add" | "remove" | "clear" => translate_column_op(c, state)?,
         "set" => translate_set(c, state)?,
         "get" => translate_get(c, state)?,
         "list" | "find" => {
@@ -153,9 +178,14 @@ pub(crate) fn translate(c: &Cmd, state: &mut State) -> Result<Step, Fail> {
     Ok(step)
 }
 
-fn translate_set(c: &Cmd, state: &State) -> Result<Step, Fail> {
+fn translate_set(c: &Cmd, state: &mut State) -> Result<Step, Fail> {
     let table = parse_table(&c.args[0])?;
     let record = &c.args[1];
+    if table == Table::Mirror {
+        return fail(
+            "set of Mirror columns is not supported by vswitch; remove the mirror from its bridge's mirrors and create it again",
+        );
+    }
     let mut out = vec![
         "set".to_string(),
         table.vswctl().to_string(),
@@ -163,6 +193,16 @@ fn translate_set(c: &Cmd, state: &State) -> Result<Step, Fail> {
     ];
     for s in &c.args[2..] {
         if table == Table::Bridge {
+            if let Some((lhs, v)) = s.split_once('=') {
+                let col = lhs.split_once(':').map_or(lhs, |(c, _)| c);
+                if bridge_mirrors_column("set", col).is_ok() {
+                    if col != lhs {
+                        return fail("cannot specify key to set for non-map column mirrors");
+                    }
+                    set_mirrors(state, record, v)?;
+                    continue;
+                }
+            }
             if let Some(v) = datapath_type(s)? {
                 if !v.is_empty() && v != "netdev" {
                     return fail(format!(
@@ -265,7 +305,8 @@ pub(crate) fn setting(table: Table, s: &str) -> Result<String, Fail> {
     Ok(format!("{column}={value}"))
 }
 
-fn check_int_range(v: &str, lo: i64, hi: i64) -> Result<(), Fail> {
+/// Checks that `v` is an integer in `lo..=hi`, with OVS's messages.
+pub(crate) fn check_int_range(v: &str, lo: i64, hi: i64) -> Result<(), Fail> {
     let n: i64 = v.parse().map_err(|_| Fail {
         message: format!("\"{v}\" is not a valid integer or range"),
         code: 1,
@@ -279,7 +320,7 @@ fn check_int_range(v: &str, lo: i64, hi: i64) -> Result<(), Fail> {
 }
 
 /// A value as ovs-vsctl reads it: a JSON-style quoted string, or as is.
-fn unquote(v: &str) -> Result<String, Fail> {
+pub(crate) fn unquote(v: &str) -> Result<String, Fail> {
     if v.len() >= 2 && v.starts_with('"') && v.ends_with('"') {
         return serde_json::from_str::<String>(v).map_err(|e| Fail {
             message: format!("{v}: not a valid quoted string: {e}"),
@@ -289,9 +330,18 @@ fn unquote(v: &str) -> Result<String, Fail> {
     Ok(v.to_string())
 }
 
-fn translate_get(c: &Cmd, state: &State) -> Result<Step, Fail> {
+fn translate_get(c: &Cmd, state: &mut State) -> Result<Step, Fail> {
     let table = parse_table(&c.args[0])?;
     let record = c.args[1].clone();
+    if table == Table::Mirror || c.id.is_some() {
+        define_by_get(c, table, state)?;
+        if table == Table::Mirror {
+            return Ok(Step {
+                request: None,
+                print: Print::Nothing,
+            });
+        }
+    }
     let mut columns = Vec::new();
     let mut asked = Vec::new();
     for a in &c.args[2..] {

@@ -4,7 +4,7 @@
 //! never launder a corrupted packet into a valid one).
 
 use super::parse::{L4Info, Parsed};
-use crate::checksum::{update16, update32};
+use crate::checksum::{icmp_update_fixup, update16, update32};
 use crate::wire::{be16, ipv4, put_be16};
 
 pub(crate) const TCP_CHECKSUM: usize = 16;
@@ -98,6 +98,10 @@ pub fn rewrite(
     if keep_sum {
         if l4c == 0 && udp {
             l4c = 0xffff;
+        }
+        if kind == L4Sum::Icmp {
+            let end = l4.saturating_add(info.l4_len as usize).min(frame.len());
+            l4c = icmp_update_fixup(&frame[l4..end], ICMP_CHECKSUM, l4c);
         }
         put_be16(frame, l4 + csum_at, l4c);
     }

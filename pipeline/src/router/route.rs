@@ -441,6 +441,8 @@ fn echo_reply(frame: &mut [u8]) -> bool {
     put_be16(frame, L3 + ipv4::CHECKSUM, c);
     frame[icmp] = 0;
     let c = update16(be16(frame, icmp + 2), 0x0800, 0x0000);
+    let end = (L3 + be16(frame, L3 + ipv4::TOTAL_LEN) as usize).clamp(icmp, frame.len());
+    let c = checksum::icmp_update_fixup(&frame[icmp..end], 2, c);
     put_be16(frame, icmp + 2, c);
     true
 }

@@ -262,3 +262,36 @@ fn ping_to_the_gateway_is_answered_in_place() {
     assert_eq!(checksum(&out[14..34]), 0);
     assert_eq!(checksum(&out[34..]), 0);
 }
+
+/// Regression (found by the `nat` fuzz target): a ping to the gateway with
+/// identifier, sequence number and payload all 0 is answered with an ICMP
+/// checksum of 0xffff (the incremental update gave 0x0000, which the
+/// sender's stack rejects).
+#[test]
+fn ping_of_zeros_to_the_gateway_is_answered_with_a_valid_checksum() {
+    let r = router();
+    let gw = GatewayStage {
+        router: r.clone(),
+        gateway: 0,
+    };
+    let mut f = Vec::new();
+    f.extend_from_slice(&GW_MAC);
+    f.extend_from_slice(&C_MAC);
+    f.extend_from_slice(&[0x08, 0x00]);
+    let mut ip = vec![0x45, 0, 0, 28, 0, 1, 0, 0, 64, ip_proto::ICMP, 0, 0];
+    ip.extend_from_slice(&C.to_be_bytes());
+    ip.extend_from_slice(&GW.to_be_bytes());
+    let c = checksum(&ip);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    f.extend_from_slice(&ip);
+    let mut icmp = vec![8, 0, 0, 0, 0, 0, 0, 0];
+    let c = checksum(&icmp);
+    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+    f.extend_from_slice(&icmp);
+    // Ethernet padding after the IP packet is not part of the message.
+    f.extend_from_slice(&[0xee; 18]);
+    let (v, out) = run(&gw, &f, C_PORT, 0);
+    assert_eq!(v, Verdict::Output(C_PORT));
+    assert_eq!(&out[34..42], &[0, 0, 0xff, 0xff, 0, 0, 0, 0]);
+    assert_eq!(checksum(&out[34..42]), 0);
+}

@@ -18,8 +18,8 @@ use std::net::Ipv4Addr;
 pub const DEFAULT_IFNAME: &str = "eth1";
 /// Smallest MTU an IPv4 interface may have.
 pub const MIN_MTU: u32 = 68;
-/// Largest MTU a veth accepts.
-pub const MAX_MTU: u32 = 65535;
+/// Largest MTU the switch's ports carry (see [`ports::MAX_MTU`]).
+pub const MAX_MTU: u32 = ports::MAX_MTU;
 
 pub const ATTACH_USAGE: &str = "attach BRIDGE CONTAINER [IP/PREFIX[@GATEWAY][,IP6/PREFIX[@GATEWAY6]]] [--ifname NAME] [--mac MAC] [--tag VLAN] [--mtu MTU] [--type veth|tap]";
 pub const DETACH_USAGE: &str = "detach BRIDGE CONTAINER [--ifname NAME]";
@@ -277,6 +277,7 @@ impl AttachArgs {
             .get("mtu")
             .map(|m| match m.parse::<u32>() {
                 Ok(v) if (MIN_MTU..=MAX_MTU).contains(&v) => Ok(v),
+                Ok(v) if v > MAX_MTU => Err(crate::commands::columns::mtu_too_big("--mtu", v)),
                 _ => Err(format!(
                     "--mtu \"{m}\" is not an MTU: expected an integer from {MIN_MTU} to {MAX_MTU}"
                 )),
@@ -477,7 +478,7 @@ mod tests {
     #[test]
     fn attach_arguments() {
         let a = AttachArgs::parse(
-            &v("br0 c1 10.0.0.2/24 --ifname=eth2 --mac 02:00:00:00:00:01 --tag 100 --mtu 9000"),
+            &v("br0 c1 10.0.0.2/24 --ifname=eth2 --mac 02:00:00:00:00:01 --tag 100 --mtu 3000"),
             false,
         )
         .unwrap();
@@ -486,7 +487,7 @@ mod tests {
         assert_eq!(a.ifname, "eth2");
         assert_eq!(a.mac, Some([2, 0, 0, 0, 0, 1]));
         assert_eq!(a.tag, Some(100));
-        assert_eq!(a.mtu, Some(9000));
+        assert_eq!(a.mtu, Some(3000));
         assert!(!a.may_exist);
         let a = AttachArgs::parse(&v("--may-exist br0 1234 0/0"), false).unwrap();
         assert_eq!(a.ifname, DEFAULT_IFNAME);

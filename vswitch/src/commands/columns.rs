@@ -85,6 +85,41 @@ pub const MAC_TABLE_SIZE: (u64, u64) = (1, 1_000_000);
 /// of one port); unset means no limit beyond the table's.
 pub const MAC_LIMIT: (u64, u64) = (1, 1_000_000);
 
+/// Why an MTU above [`ports::MAX_MTU`] is refused (`what` names the
+/// option or column).
+pub fn mtu_too_big(what: &str, mtu: u32) -> String {
+    format!(
+        "{what} {mtu}: vswitch carries frames of at most one 4 KiB AF_XDP buffer, so the \
+         largest MTU is {} (jumbo frames need AF_XDP multi-buffer, not supported yet)",
+        ports::MAX_MTU
+    )
+}
+
+/// Checks `mtu_request` (68 to [`ports::MAX_MTU`]).
+pub fn check_mtu_request(mtu: u32) -> Result<(), String> {
+    match mtu {
+        _ if mtu > ports::MAX_MTU => Err(mtu_too_big("mtu_request", mtu)),
+        0..=67 => Err(format!(
+            "mtu_request {mtu} is below 68, the least IPv4 allows"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// RSTP's timers, in seconds (802.1D-2004 table 17-1).
+pub const RSTP_HELLO: (u64, u64) = (1, 10);
+pub const RSTP_MAX_AGE: (u64, u64) = (6, 40);
+pub const RSTP_FORWARD_DELAY: (u64, u64) = (4, 30);
+
+/// `true` or `false`.
+fn parse_bool(what: &str, v: &str) -> Result<bool, String> {
+    match v {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(format!("{what} \"{v}\" must be true or false")),
+    }
+}
+
 /// One key of a bridge's `other_config`; an empty value removes the key.
 pub fn check_bridge_other_config(key: &str, value: &str) -> Result<(), String> {
     let range = match key {
@@ -99,6 +134,24 @@ pub fn check_bridge_other_config(key: &str, value: &str) -> Result<(), String> {
         }
         "mac-aging-time" => MAC_AGING_TIME,
         "mac-table-size" => MAC_TABLE_SIZE,
+        "rstp-priority" => {
+            return match value.parse::<u32>() {
+                Ok(v) if v <= 61440 && v % 4096 == 0 => Ok(()),
+                _ => Err(format!(
+                "other_config:rstp-priority \"{value}\" must be a multiple of 4096 from 0 to 61440"
+            )),
+            }
+        }
+        "rstp-address" => {
+            return crate::trace::flow::parse_mac(value)
+                .map(|_| ())
+                .ok_or_else(|| {
+                    format!("other_config:rstp-address \"{value}\" is not a MAC address")
+                })
+        }
+        "rstp-hello-time" => RSTP_HELLO,
+        "rstp-max-age" => RSTP_MAX_AGE,
+        "rstp-forward-delay" => RSTP_FORWARD_DELAY,
         _ => return Ok(()),
     };
     let (lo, hi) = range;
@@ -126,6 +179,21 @@ pub fn check_port_other_config(key: &str, value: &str) -> Result<(), String> {
             _ => Err(format!(
                 "other_config:flood-limit \"{value}\" must be flooded frames per second, \
                  0 (no limit) to 100000000"
+            )),
+        },
+        "rstp-enable" | "rstp-port-admin-edge" | "rstp-port-auto-edge" => {
+            parse_bool(&format!("other_config:{key}"), value).map(|_| ())
+        }
+        "rstp-port-priority" => match value.parse::<u32>() {
+            Ok(v) if v <= 240 && v % 16 == 0 => Ok(()),
+            _ => Err(format!(
+                "other_config:rstp-port-priority \"{value}\" must be a multiple of 16 from 0 to 240"
+            )),
+        },
+        "rstp-path-cost" => match value.parse::<u64>() {
+            Ok(v) if (1..=200_000_000).contains(&v) => Ok(()),
+            _ => Err(format!(
+                "other_config:rstp-path-cost \"{value}\" must be an integer from 1 to 200000000"
             )),
         },
         "mac-limit" => match value.parse::<u64>() {
@@ -219,6 +287,24 @@ pub fn set_port_column(port: &mut Port, s: &Setting) -> Result<(), String> {
                 s.value.clone()
             };
         }
+        "mtu_request" => {
+            no_key(s)?;
+            port.mtu_request = if is_empty_value(&s.value) {
+                None
+            } else {
+                let m = s.value.parse::<u32>().map_err(|_| {
+                    format!("mtu_request \"{}\" is not an MTU (an integer)", s.value)
+                })?;
+                check_mtu_request(m)?;
+                if matches!(port.kind.as_str(), crate::tunnel::KIND | "patch") {
+                    return Err(format!(
+                        "mtu_request does not apply to a {} port (it has no device of its own)",
+                        port.kind
+                    ));
+                }
+                Some(m)
+            };
+        }
         "options" => {
             let k = need_key(s)?;
             check_option(k, &s.value)?;
@@ -309,6 +395,10 @@ pub fn set_bridge_column(br: &mut Bridge, s: &Setting) -> Result<(), String> {
         "external_ids" => {
             let k = need_key(s)?;
             map_set(&mut br.external_ids, k, &s.value);
+        }
+        "rstp_enable" => {
+            no_key(s)?;
+            br.rstp_enable = parse_bool("rstp_enable", &s.value)?;
         }
         other => return Err(format!("bridge has no column named \"{other}\"")),
     }

@@ -384,6 +384,16 @@ impl Txn<'_> {
                 argc(2, 3)?;
                 self.fdb_del(args)
             }
+            "rstp/show" => {
+                argc(0, 1)?;
+                if let Some(b) = args.first() {
+                    self.bridge(b)?;
+                }
+                Ok(crate::rstp::show::show(
+                    self.rt,
+                    args.first().map(String::as_str),
+                )?)
+            }
             "tunnel/show" => {
                 argc(0, 0)?;
                 Ok(show::tunnels(self.rt))

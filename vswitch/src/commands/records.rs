@@ -1,7 +1,8 @@
 //! `list TABLE [RECORD...]` and `find TABLE [COLUMN[:KEY]=VALUE...]`, as
 //! in ovs-vsctl: whole records of the bridge, port or interface table
 //! (a port and its interface are one record here), printed in OVS's list
-//! format, `name` first. `!=` finds the records that differ.
+//! format, `name` first. `!=` finds the records that differ. Mirrors are
+//! records of their own (ports by name); a bridge's `mirrors` holds names.
 
 use super::show::ovs_value;
 use super::{Failure, Output};
@@ -25,6 +26,7 @@ fn records(cfg: &Config, table: &str) -> Result<Vec<Map<String, Value>>, Failure
                 let mut v = serde_json::to_value(b).map_err(|e| e.to_string())?;
                 // The ports column holds names, as OVS's holds references.
                 v["ports"] = b.ports.keys().cloned().collect::<Vec<_>>().into();
+                v["mirrors"] = b.mirrors.keys().cloned().collect::<Vec<_>>().into();
                 out.push(named(name, v));
             }
         }
@@ -38,10 +40,28 @@ fn records(cfg: &Config, table: &str) -> Result<Vec<Map<String, Value>>, Failure
                 }
             }
         }
+        "mirror" => {
+            for b in cfg.bridges.values() {
+                for (name, m) in &b.mirrors {
+                    out.push(named(
+                        name,
+                        serde_json::json!({
+                            "select_all": m.select_all,
+                            "select_src_port": m.select_src_port,
+                            "select_dst_port": m.select_dst_port,
+                            "select_vlan": m.select_vlan,
+                            "output_port": m.output_port,
+                            "output_vlan": m.output_vlan,
+                        }),
+                    ));
+                }
+            }
+        }
         other => {
-            return Err(
-                format!("unknown table \"{other}\" (known: bridge, port, interface)").into(),
+            return Err(format!(
+                "unknown table \"{other}\" (known: bridge, port, interface, mirror)"
             )
+            .into())
         }
     }
     Ok(out)
@@ -221,5 +241,18 @@ mod tests {
             l.text
         );
         assert!(list(&c, "bridge", &args(&["nope"])).is_err());
+        let mut c = cfg();
+        let m = crate::config::Mirror {
+            select_src_port: vec!["veth1".into()],
+            output_port: Some("veth2".into()),
+            ..Default::default()
+        };
+        if let Some(b) = c.bridges.get_mut("br0") {
+            b.mirrors.insert("m0".into(), m);
+        }
+        let l = find(&c, "mirror", &args(&["output_port=veth2"])).unwrap();
+        assert_eq!(names(l), ["m0"]);
+        let l = list(&c, "bridge", &[]).unwrap();
+        assert_eq!(l.json[0]["mirrors"], serde_json::json!(["m0"]));
     }
 }

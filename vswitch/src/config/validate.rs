@@ -217,6 +217,9 @@ fn check_port(p: &Port, at: &str) -> Result<(), String> {
     for (k, v) in &p.other_config {
         columns::check_port_other_config(k, v).map_err(|e| format!("{at}: {e}"))?;
     }
+    if let Some(m) = p.mtu_request {
+        columns::check_mtu_request(m).map_err(|e| format!("{at}.mtu_request: {e}"))?;
+    }
     if p.kind == crate::tunnel::KIND {
         crate::tunnel::VxlanSpec::from_options(&p.options).map_err(|e| format!("{at}: {e}"))?;
     }

@@ -140,6 +140,7 @@ impl Control {
             self.serve_round();
             self.rt.reap_captures();
             self.rt.cluster_tick(&self.cfg);
+            self.rt.rstp_tick();
             if last_tick.elapsed() >= Duration::from_secs(1) {
                 last_tick = Instant::now();
                 if let Err(e) = self.rt.check_pmds() {
@@ -374,6 +375,20 @@ fn port_outcomes(old: &Config, new: &Config, rt: &Runtime) -> (Option<String>, V
             let backend = v.status.as_ref().map_or("", |s| s.backend.as_str());
             warnings.push(format!(
                 "port {p}: opened with {backend} because {reason}; it is slower (see vswctl show)"
+            ));
+        }
+        if let Some(m) = v
+            .status
+            .as_ref()
+            .map(|s| s.mtu)
+            .filter(|m| *m > ports::MAX_MTU)
+        {
+            warnings.push(format!(
+                "port {p}: its device's MTU is {m}, but vswitch carries frames of at most \
+                 one 4 KiB AF_XDP buffer (MTU {}); longer frames are dropped. Lower it with \
+                 vswctl set interface {p} mtu_request={}",
+                ports::MAX_MTU,
+                ports::MAX_MTU
             ));
         }
         if let Some(e) = v.error {

@@ -9,6 +9,8 @@
 mod cluster;
 mod lab;
 mod nat;
+mod rstp;
+pub use rstp::{PortRstpView, RstpView};
 mod tunnels;
 
 pub use lab::PATCH_KIND;
@@ -50,6 +52,8 @@ struct BridgeRt {
     mirrors: BTreeMap<String, (Mirror, Arc<MirrorCounters>)>,
     /// For a bridge in an overlay network: the ARP responder's answers.
     arp: Option<Arc<ArpTable>>,
+    /// For a bridge with `rstp_enable=true`.
+    rstp: Option<rstp::RstpRt>,
 }
 
 /// How a port is opened; a change in any of these reopens it.
@@ -67,6 +71,8 @@ struct OpenSpec {
     tap_in: Option<(String, String)>,
     /// For a patch port: its peer's name.
     peer: Option<String>,
+    /// `mtu_request`: the device's MTU is set to this before it opens.
+    mtu: Option<u32>,
 }
 
 enum PortState {
@@ -212,6 +218,7 @@ impl Runtime {
                     port_limits: Vec::new(),
                     mirrors: BTreeMap::new(),
                     arp: None,
+                    rstp: None,
                 });
             rt.mirrors.retain(|m, _| br.mirrors.contains_key(m));
             for (m, cfg_m) in &br.mirrors {
@@ -267,6 +274,7 @@ impl Runtime {
         self.apply_port_mac_limits(cfg);
         self.apply_impairments(cfg);
         self.apply_flood_limits(cfg);
+        self.configure_rstp(cfg);
         self.publish();
     }
 
@@ -558,14 +566,19 @@ impl Runtime {
             return false;
         };
         let (port_no, spec, stats) = (p.port_no, p.spec.clone(), p.stats.clone());
-        // A VXLAN endpoint cuts TCP super-frames to the tunnels' inner MTU.
-        let segment_mtu = self
-            .ports
-            .values()
-            .filter_map(|p| p.tunnel.as_ref()?.inner_mtu())
-            .min()
-            .map_or(ports::vxlan::DEFAULT_SEGMENT_MTU, |m| m as usize);
-        let result = open_port(name, &spec, &self.umem_pool, segment_mtu);
+        // A VXLAN endpoint cuts TCP super-frames to the tunnels' inner MTU
+        // (looked up for endpoints only: one pass over the ports each).
+        let segment_mtu = if spec.kind == tunnel::ENDPOINT_KIND {
+            self.ports
+                .values()
+                .filter_map(|p| p.tunnel.as_ref()?.inner_mtu())
+                .min()
+                .map_or(ports::vxlan::DEFAULT_SEGMENT_MTU, |m| m as usize)
+        } else {
+            ports::vxlan::DEFAULT_SEGMENT_MTU
+        };
+        let result = set_requested_mtu(name, &spec)
+            .and_then(|()| open_port(name, &spec, &self.umem_pool, segment_mtu));
         let Some(p) = self.ports.get_mut(name) else {
             return false;
         };
@@ -637,6 +650,7 @@ impl Runtime {
     /// Builds a snapshot from the open ports and hands it to every poll
     /// thread, then waits until all of them use it.
     fn publish(&mut self) {
+        self.sync_rstp_ports();
         let names: Vec<&String> = self.bridges.keys().collect();
         let router = self.build_router(&names);
         let mut snap = Snapshot {
@@ -680,7 +694,10 @@ impl Runtime {
                     port.ingress = Chain::new(vec![Arc::new(MirrorOutputIngress)]);
                     port
                 } else {
-                    snap.bridges[bridge].ports.push(p.port_no);
+                    let gate = self.rstp_gate(&p.spec.bridge, p.port_no);
+                    if gate.as_ref().is_none_or(|(_, forwarding)| *forwarding) {
+                        snap.bridges[bridge].ports.push(p.port_no);
+                    }
                     let macs = &self.bridges[&p.spec.bridge].macs;
                     let gateway = router.as_ref().and_then(|r| {
                         Some((r, r.cfg.gateways.iter().position(|g| g.bridge == bridge)?))
@@ -704,6 +721,11 @@ impl Runtime {
                                 .ingress
                                 .with_inserted(1, Arc::new(ArpResponder(t.clone())));
                         }
+                    }
+                    if let Some((g, _)) = gate {
+                        // First: BPDUs are untagged, and a blocked port
+                        // lets nothing in.
+                        port.ingress = port.ingress.with_inserted(0, g);
                     }
                     port
                 }
@@ -731,6 +753,19 @@ impl Runtime {
         *lock(&self.shared_snap) = Some(snap.clone());
         self.last_snap = Some(snap);
     }
+}
+
+/// Gives the device the MTU `mtu_request` asks for, before it opens (an
+/// attached TAP device lives in its container and keeps its own).
+fn set_requested_mtu(name: &str, spec: &OpenSpec) -> Result<(), PortError> {
+    let Some(m) = spec.mtu.filter(|_| spec.tap_in.is_none()) else {
+        return Ok(());
+    };
+    if !ports::netdev::exists(name) || ports::netdev::mtu(name).ok() == Some(m) {
+        return Ok(());
+    }
+    ports::netdev::set_mtu(name, m)
+        .map_err(|e| PortError::new(name, format!("setting MTU {m} (mtu_request)"), e))
 }
 
 /// The snapshot in use, for threads other than the control thread.
@@ -762,6 +797,7 @@ fn desired_ports(cfg: &Config) -> BTreeMap<String, OpenSpec> {
                 own_frames: None,
                 tap_in: None,
                 peer: None,
+                mtu: None,
             },
         );
         for (pname, p) in &br.ports {
@@ -783,6 +819,7 @@ fn desired_ports(cfg: &Config) -> BTreeMap<String, OpenSpec> {
                         .get("peer")
                         .filter(|_| p.kind == PATCH_KIND)
                         .cloned(),
+                    mtu: p.mtu_request,
                 },
             );
         }
@@ -800,6 +837,7 @@ fn desired_ports(cfg: &Config) -> BTreeMap<String, OpenSpec> {
                 own_frames: ip.map(|ip| (crate::nat::uplink_mac(&u.port), ip)),
                 tap_in: None,
                 peer: None,
+                mtu: None,
             },
         );
     }
@@ -813,6 +851,7 @@ fn desired_ports(cfg: &Config) -> BTreeMap<String, OpenSpec> {
                 own_frames: None,
                 tap_in: None,
                 peer: None,
+                mtu: None,
             },
         );
     }

@@ -128,6 +128,26 @@ fn icmp_echo_identifier_is_translated() {
     assert_checksums(&r);
 }
 
+/// Regression (found by the `nat` fuzz target): an echo reply whose
+/// identifier becomes 0, with sequence number and payload 0, is an ICMP
+/// message of zeros; its checksum must come out 0xffff, not the 0x0000 the
+/// incremental update gives (receivers reject that).
+#[test]
+fn icmp_echo_translated_to_all_zeros_gets_checksum_ffff() {
+    let l4 = with_checksum(SERVER, UPLINK, 1, vec![0, 0, 0, 0, 0x12, 0x34, 0, 0]);
+    let mut f = ether(&ipv4(SERVER, UPLINK, 1, &l4, IpOpts::default()));
+    let p = parse(&f, L3).unwrap();
+    rewrite(&mut f, L3, &p, SERVER, 0, CONTAINER, 0);
+    assert_eq!(tuple_of(&f), tup(1, SERVER, 0, CONTAINER, 0));
+    assert_eq!(be16(&f, L3 + 20 + 2), 0xffff);
+    assert_checksums(&f);
+    // And back: a message that is not all zeros takes the plain update.
+    let p = parse(&f, L3).unwrap();
+    rewrite(&mut f, L3, &p, SERVER, 0x1234, UPLINK, 0x1234);
+    assert_eq!(f[L3 + 20..], l4[..]);
+    assert_checksums(&f);
+}
+
 #[test]
 fn ip_options_and_vlan_tags() {
     let l4 = with_checksum(CONTAINER, SERVER, 6, tcp_l4(1, 2, seg(ACK, 5, 6), b"data"));
