@@ -399,13 +399,8 @@ fn check_id(id: &str) -> Result<(), Fail> {
 /// The elements of a set of references as typed: `@a`, `[@a,@b]`, `[]`,
 /// or UUIDs; anything else is OVS's "not a valid UUID".
 pub(crate) fn ref_set(value: &str) -> Result<Vec<String>, Fail> {
-    let v = value.trim();
-    let inner = v
-        .strip_prefix('[')
-        .and_then(|x| x.strip_suffix(']'))
-        .unwrap_or(v);
     let mut out = Vec::new();
-    for e in inner.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+    for e in super::translate::set_elements(value) {
         let e = unquote(e)?;
         let is_ref = e.len() > 1 && e.starts_with('@');
         if !is_ref && !is_uuid(&e) {

@@ -83,18 +83,7 @@ pub(crate) fn translate_create(c: &Cmd, state: &mut State) -> Result<Step, Fail>
 
 /// One `COLUMN=VALUE` of `create Mirror`, with OVS's checks and messages.
 fn set_column(m: &mut NewMirror, s: &str, state: &mut State) -> Result<(), Fail> {
-    let no_value = || Fail {
-        message: format!("{s}: argument does not end in \"=\" followed by a value."),
-        code: 1,
-    };
-    let (lhs, value) = s.split_once('=').ok_or_else(no_value)?;
-    if value.is_empty() {
-        return Err(no_value());
-    }
-    let (col, key) = match lhs.split_once(':') {
-        Some((c, k)) => (c, Some(k)),
-        None => (lhs, None),
-    };
+    let (col, key, value) = super::translate::split_setting(s)?;
     let column = parse_column(Table::Mirror, col)?;
     if key.is_some() {
         return fail(format!(
@@ -156,13 +145,8 @@ fn set_column(m: &mut NewMirror, s: &str, state: &mut State) -> Result<(), Fail>
 
 /// A set of integers as typed (`10`, `[10,20]`, `[]`), each in lo..=hi.
 fn int_set(value: &str, lo: i64, hi: i64) -> Result<Vec<String>, Fail> {
-    let v = value.trim();
-    let inner = v
-        .strip_prefix('[')
-        .and_then(|x| x.strip_suffix(']'))
-        .unwrap_or(v);
     let mut out = Vec::new();
-    for e in inner.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+    for e in super::translate::set_elements(value) {
         check_int_range(e, lo, hi)?;
         out.push(e.to_string());
     }

@@ -233,9 +233,9 @@ fn datapath_type(s: &str) -> Result<Option<String>, Fail> {
     }
 }
 
-/// Checks a `COLUMN[:KEY]=VALUE` argument for `table` and writes it the way
-/// vswctl takes it.
-pub(crate) fn setting(table: Table, s: &str) -> Result<String, Fail> {
+/// `COLUMN[:KEY]=VALUE` split into its parts, with OVS's message when the
+/// value is missing.
+pub(crate) fn split_setting(s: &str) -> Result<(&str, Option<&str>, &str), Fail> {
     let no_value = || Fail {
         message: format!("{s}: argument does not end in \"=\" followed by a value."),
         code: 1,
@@ -244,10 +244,27 @@ pub(crate) fn setting(table: Table, s: &str) -> Result<String, Fail> {
     if value.is_empty() {
         return Err(no_value());
     }
-    let (col, key) = match lhs.split_once(':') {
-        Some((c, k)) => (c, Some(k)),
-        None => (lhs, None),
-    };
+    Ok(match lhs.split_once(':') {
+        Some((c, k)) => (c, Some(k), value),
+        None => (lhs, None, value),
+    })
+}
+
+/// The elements of a set as typed: `a`, `[a,b]` or `[]`, trimmed.
+pub(crate) fn set_elements(value: &str) -> impl Iterator<Item = &str> {
+    let v = value.trim();
+    v.strip_prefix('[')
+        .and_then(|x| x.strip_suffix(']'))
+        .unwrap_or(v)
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+}
+
+/// Checks a `COLUMN[:KEY]=VALUE` argument for `table` and writes it the way
+/// vswctl takes it.
+pub(crate) fn setting(table: Table, s: &str) -> Result<String, Fail> {
+    let (col, key, value) = split_setting(s)?;
     let column = parse_column(table, col)?;
     if column == "name" {
         return fail("renaming a record (name=...) is not supported by vswitch");
@@ -276,12 +293,7 @@ pub(crate) fn setting(table: Table, s: &str) -> Result<String, Fail> {
             check_int_range(&value, 0, 4095)?;
         }
         "trunks" => {
-            for v in value
-                .trim_matches(|c| c == '[' || c == ']')
-                .split(',')
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-            {
+            for v in set_elements(&value) {
                 check_int_range(v, 0, 4095)?;
             }
         }

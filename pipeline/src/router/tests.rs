@@ -233,27 +233,34 @@ fn unsolicited_packets_on_the_uplink_are_dropped_and_counted() {
     assert_eq!(v, Verdict::Drop(DropReason::IpMalformed));
 }
 
-#[test]
-fn ping_to_the_gateway_is_answered_in_place() {
-    let r = router();
+/// The gateway stage, and a frame from C to the gateway carrying `icmp`
+/// (its checksum filled in) in a valid IPv4 header.
+fn ping_to_gateway(icmp: &[u8]) -> (GatewayStage, Vec<u8>) {
     let gw = GatewayStage {
-        router: r.clone(),
+        router: router(),
         gateway: 0,
     };
     let mut f = Vec::new();
     f.extend_from_slice(&GW_MAC);
     f.extend_from_slice(&C_MAC);
     f.extend_from_slice(&[0x08, 0x00]);
-    let mut ip = vec![0x45, 0, 0, 28 + 4, 0, 1, 0, 0, 64, ip_proto::ICMP, 0, 0];
+    let len = 20 + icmp.len() as u8;
+    let mut ip = vec![0x45, 0, 0, len, 0, 1, 0, 0, 64, ip_proto::ICMP, 0, 0];
     ip.extend_from_slice(&C.to_be_bytes());
     ip.extend_from_slice(&GW.to_be_bytes());
     let c = checksum(&ip);
     ip[10..12].copy_from_slice(&c.to_be_bytes());
     f.extend_from_slice(&ip);
-    let mut icmp = vec![8, 0, 0, 0, 0x12, 0x34, 0, 1, 1, 2, 3, 4];
+    let mut icmp = icmp.to_vec();
     let c = checksum(&icmp);
     icmp[2..4].copy_from_slice(&c.to_be_bytes());
     f.extend_from_slice(&icmp);
+    (gw, f)
+}
+
+#[test]
+fn ping_to_the_gateway_is_answered_in_place() {
+    let (gw, f) = ping_to_gateway(&[8, 0, 0, 0, 0x12, 0x34, 0, 1, 1, 2, 3, 4]);
     let (v, out) = run(&gw, &f, C_PORT, 0);
     assert_eq!(v, Verdict::Output(C_PORT));
     assert_eq!(&out[eth::DST], &C_MAC);
@@ -269,25 +276,7 @@ fn ping_to_the_gateway_is_answered_in_place() {
 /// sender's stack rejects).
 #[test]
 fn ping_of_zeros_to_the_gateway_is_answered_with_a_valid_checksum() {
-    let r = router();
-    let gw = GatewayStage {
-        router: r.clone(),
-        gateway: 0,
-    };
-    let mut f = Vec::new();
-    f.extend_from_slice(&GW_MAC);
-    f.extend_from_slice(&C_MAC);
-    f.extend_from_slice(&[0x08, 0x00]);
-    let mut ip = vec![0x45, 0, 0, 28, 0, 1, 0, 0, 64, ip_proto::ICMP, 0, 0];
-    ip.extend_from_slice(&C.to_be_bytes());
-    ip.extend_from_slice(&GW.to_be_bytes());
-    let c = checksum(&ip);
-    ip[10..12].copy_from_slice(&c.to_be_bytes());
-    f.extend_from_slice(&ip);
-    let mut icmp = vec![8, 0, 0, 0, 0, 0, 0, 0];
-    let c = checksum(&icmp);
-    icmp[2..4].copy_from_slice(&c.to_be_bytes());
-    f.extend_from_slice(&icmp);
+    let (gw, mut f) = ping_to_gateway(&[8, 0, 0, 0, 0, 0, 0, 0]);
     // Ethernet padding after the IP packet is not part of the message.
     f.extend_from_slice(&[0xee; 18]);
     let (v, out) = run(&gw, &f, C_PORT, 0);
