@@ -2,7 +2,9 @@
 //! attachment veth that no stored port owns (a `kill -9` between the kernel
 //! change and the commit) is deleted when the daemon starts, with the
 //! container's end, while other daemons' veths are left alone (each
-//! daemon's veths carry a MAC derived from its run directory).
+//! daemon's veths carry a MAC derived from its run directory). A TAP
+//! attachment's device, inside its container, is found through the
+//! journal `RUNDIR/tap-intents` instead.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -161,4 +163,100 @@ fn kill_9_during_attach_and_detach_leaves_no_orphan() {
     eprintln!(
         "{cut_short} of 20 rounds were killed before vswctl got an answer (a command took {took} us)"
     );
+}
+
+/// Whether the container has a TAP attachment's interface.
+fn has_eth1(c: &Container) -> bool {
+    c.link("eth1").is_some()
+}
+
+#[test]
+fn a_journalled_tap_that_no_port_owns_is_deleted_at_start() {
+    let _one = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let mut d = Daemon::start();
+    let br = tests::names::unique("br");
+    d.vsctl_ok(&["add-br", &br]);
+    let (kept, lost) = (Container::named(), Container::named());
+    for (c, ip) in [(&kept, "10.87.0.2/24"), (&lost, "10.87.0.3/24")] {
+        d.vsctl_ok(&["attach", &br, &c.name(), ip, "--type", "tap"]);
+    }
+    let journal = d.rundir().join("tap-intents");
+    assert!(
+        std::fs::read_to_string(&journal)
+            .unwrap_or_default()
+            .is_empty(),
+        "stored attachments leave no journal entry"
+    );
+    d.kill9();
+    // As if the daemon had died after making `lost`'s device and before
+    // storing it: the port is not in the database, the device journalled.
+    let port = {
+        let text = std::fs::read_to_string(d.db()).unwrap();
+        let v: Value = serde_json::from_str(&text).unwrap();
+        v["bridges"][&br]["ports"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .find(|(_, p)| p["options"]["netns"] == lost.ns_path().display().to_string())
+            .map(|(n, _)| n.clone())
+            .expect("lost's port")
+    };
+    forget_port(d.db(), &br, &port);
+    std::fs::write(&journal, format!("{}\teth1\n", lost.ns_path().display())).unwrap();
+    d.restart();
+    assert!(
+        !has_eth1(&lost),
+        "the orphaned TAP is still in its container"
+    );
+    assert!(has_eth1(&kept), "the stored attachment lost its TAP");
+    assert!(!journal.exists(), "the journal is emptied at start");
+    assert_eq!(attached_ports(&d, &br).len(), 1);
+}
+
+#[test]
+fn kill_9_during_tap_attach_and_detach_leaves_no_orphan() {
+    let _one = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let mut d = Daemon::start();
+    let br = tests::names::unique("br");
+    d.vsctl_ok(&["add-br", &br]);
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut took = 50_000u64;
+    for round in 0..10 {
+        let c = Container::named();
+        let detach = round % 2 == 1;
+        if detach {
+            let t = std::time::Instant::now();
+            d.vsctl_ok(&["attach", &br, &c.name(), "10.88.0.2/24", "--type", "tap"]);
+            took = t.elapsed().as_micros() as u64;
+        }
+        let runner = d.vsctl_runner();
+        let (br2, name) = (br.clone(), c.name());
+        let job = std::thread::spawn(move || {
+            if detach {
+                runner.run(&["detach", &br2, &name])
+            } else {
+                runner.run(&["attach", &br2, &name, "10.88.0.2/24", "--type", "tap"])
+            }
+        });
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        std::thread::sleep(Duration::from_micros(seed % (took * 3 / 2).max(1)));
+        d.kill9();
+        let _ = job.join();
+        d.restart();
+        // The container has its TAP exactly when the configuration has
+        // the attachment.
+        let attached = attached_ports(&d, &br);
+        assert!(attached.len() <= 1, "round {round}: {attached:?}");
+        assert_eq!(
+            has_eth1(&c),
+            !attached.is_empty(),
+            "round {round}: container interface vs attachments {attached:?}"
+        );
+        if !attached.is_empty() {
+            d.vsctl_ok(&["detach", &br, &c.name()]);
+        }
+        assert!(!has_eth1(&c), "round {round}: detach left the TAP");
+    }
 }

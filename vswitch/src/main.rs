@@ -155,6 +155,8 @@ fn run(args: Args) -> Result<(), String> {
     // crash mid-attach or mid-detach.
     let owner = vswitch::attach::orphans::owner(&args.rundir);
     vswitch::attach::orphans::remove(&cfg, &owner);
+    let tap_journal = args.rundir.join(vswitch::attach::intents::FILE_NAME);
+    vswitch::attach::intents::sweep(&tap_journal, &cfg);
     cfg.assign_ofports();
     if cfg != loaded {
         db.store(&cfg)
@@ -197,6 +199,7 @@ fn run(args: Args) -> Result<(), String> {
         log::info!("metrics at http://{addr}/metrics");
     }
     rt.set_owner(owner);
+    rt.set_tap_journal(tap_journal);
     rt.apply(&cfg);
     let mut control = Control::new(listener, signals, db, cfg, rt)
         .map_err(|e| format!("cannot start control loop: {e}"))?;

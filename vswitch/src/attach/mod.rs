@@ -26,6 +26,7 @@
 //! [`garp`], [`record`] (external_ids), `ops` (attach, detach), `list`.
 
 pub mod garp;
+pub mod intents;
 pub mod ip6;
 mod list;
 pub mod naming;
@@ -96,6 +97,13 @@ pub(crate) enum KernelStep {
         netns: std::path::PathBuf,
         ifname: String,
     },
+    /// Drop a TAP device's entry from the journal ([`intents`]): its
+    /// transaction was stored or undone.
+    ForgetTapIntent {
+        journal: std::path::PathBuf,
+        netns: std::path::PathBuf,
+        ifname: String,
+    },
     /// Give a container's address back to its overlay network (etcd).
     ReleaseIp {
         cluster: crate::config::ClusterCfg,
@@ -117,6 +125,11 @@ impl KernelStep {
         match self {
             KernelStep::DeleteLink(name) => delete_host_link(&name),
             KernelStep::DeleteTap { netns, ifname } => delete_tap(&netns, &ifname),
+            KernelStep::ForgetTapIntent {
+                journal,
+                netns,
+                ifname,
+            } => intents::forget(&journal, &netns, &ifname),
             KernelStep::ReleaseIp {
                 cluster,
                 network,

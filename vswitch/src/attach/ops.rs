@@ -4,11 +4,12 @@ use super::netlink::{Rtnl, VethPeer};
 use super::netns::{self, Namespace};
 use super::record::{self, key, Attachment};
 use super::spec::{AttachArgs, DetachArgs, IpConfig};
-use super::{delete_host_link, naming, KernelStep};
+use super::{delete_host_link, intents, naming, KernelStep};
 use crate::commands::{Failure, Output, Txn};
 use crate::config::{Config, Port};
 use pipeline::wire::eth::fmt_mac;
 use serde_json::Value;
+use std::path::Path;
 
 /// MTU of a new attachment when neither `--mtu` nor the bridge says.
 const DEFAULT_MTU: u32 = 1500;
@@ -126,9 +127,28 @@ pub(super) fn attach(txn: &mut Txn, mut a: AttachArgs) -> Result<Output, Failure
         // A persistent TAP device made inside the container's namespace:
         // the daemon opens it as the port (and again after a restart); the
         // container's interface does not depend on the daemon.
+        // Journalled first, so that a crash before the configuration is
+        // stored leaves a device the next start can find (see `intents`).
+        let journal = txn.rt.tap_journal().map(Path::to_path_buf);
+        if let Some(j) = &journal {
+            intents::record(j, &ns.path, &ifname)
+                .map_err(|e| format!("cannot journal the TAP device in {}: {e}", j.display()))?;
+        }
+        let guard = TapGuard(Some((ns.path.clone(), ifname.clone(), journal.clone())));
         ports::tap::open_vnet(&ifname, Some(&ns.path))
             .map_err(|e| format!("cannot create TAP device {ifname} in {what}: {e}"))?;
-        tap_guard = Some(TapGuard(Some((ns.path.clone(), ifname.clone()))));
+        tap_guard = Some(guard);
+        if let Some(j) = journal {
+            let forget = || KernelStep::ForgetTapIntent {
+                journal: j.clone(),
+                netns: ns.path.clone(),
+                ifname: ifname.clone(),
+            };
+            // Undo steps run newest first: this one after the device's
+            // deletion.
+            txn.attach.undo.push(forget());
+            txn.attach.after.push(forget());
+        }
         veth_guard = None;
         ns.run(|| {
             ports::netdev::set_mac(&ifname, mac)
@@ -395,8 +415,9 @@ fn configure_inside6(ifname: &str, ip: &super::ip6::Ip6Config) -> Result<(), Str
 pub(crate) const TAP_NETNS: &str = "netns";
 pub(crate) const TAP_IFNAME: &str = "ifname";
 
-/// Deletes a TAP device inside a container on drop unless disarmed.
-struct TapGuard(Option<(std::path::PathBuf, String)>);
+/// Deletes a TAP device inside a container on drop unless disarmed (and
+/// its journal entry, if it has one).
+struct TapGuard(Option<(std::path::PathBuf, String, Option<std::path::PathBuf>)>);
 
 impl TapGuard {
     fn disarm(mut self) {
@@ -406,8 +427,11 @@ impl TapGuard {
 
 impl Drop for TapGuard {
     fn drop(&mut self) {
-        if let Some((netns, ifname)) = self.0.take() {
+        if let Some((netns, ifname, journal)) = self.0.take() {
             super::delete_tap(&netns, &ifname);
+            if let Some(j) = journal {
+                intents::forget(&j, &netns, &ifname);
+            }
         }
     }
 }
@@ -478,13 +502,36 @@ pub(super) fn detach(txn: &mut Txn, d: DetachArgs) -> Result<Output, Failure> {
             p.options.get(TAP_IFNAME)?.clone(),
         ))
     });
-    txn.attach.after.push(match tap {
-        Some((netns, ifname)) => KernelStep::DeleteTap {
-            netns: netns.into(),
-            ifname,
-        },
-        None => KernelStep::DeleteLink(port),
-    });
+    match tap {
+        Some((netns, ifname)) => {
+            let netns = std::path::PathBuf::from(netns);
+            // Journalled before the removal is stored, so that a crash
+            // between the two leaves a device the next start deletes.
+            let journal = txn.rt.tap_journal().map(Path::to_path_buf);
+            if let Some(j) = &journal {
+                if let Err(e) = intents::record(j, &netns, &ifname) {
+                    log::warn!(
+                        "detach: cannot journal TAP {ifname} in {}: {e}",
+                        j.display()
+                    );
+                }
+            }
+            txn.attach.after.push(KernelStep::DeleteTap {
+                netns: netns.clone(),
+                ifname: ifname.clone(),
+            });
+            if let Some(journal) = journal {
+                let forget = || KernelStep::ForgetTapIntent {
+                    journal: journal.clone(),
+                    netns: netns.clone(),
+                    ifname: ifname.clone(),
+                };
+                txn.attach.undo.push(forget());
+                txn.attach.after.push(forget());
+            }
+        }
+        None => txn.attach.after.push(KernelStep::DeleteLink(port)),
+    }
     if let Some(step) = removed
         .as_ref()
         .and_then(|p| release_step(&txn.cfg, &bridge, p))

@@ -149,6 +149,8 @@ pub struct Runtime {
     /// A MAC table was flushed: the overlay's entries must be installed
     /// again.
     overlay_flushed: std::sync::atomic::AtomicBool,
+    /// The TAP attachment journal (see `set_tap_journal`).
+    tap_journal: Option<std::path::PathBuf>,
 }
 
 impl Runtime {
@@ -175,7 +177,18 @@ impl Runtime {
             cluster_seen: 0,
             cluster_fdb: BTreeMap::new(),
             overlay_flushed: std::sync::atomic::AtomicBool::new(false),
+            tap_journal: None,
         })
+    }
+
+    /// Where attach journals TAP devices across a crash
+    /// (`crate::attach::intents`); none in tests without a run directory.
+    pub fn set_tap_journal(&mut self, path: std::path::PathBuf) {
+        self.tap_journal = Some(path);
+    }
+
+    pub fn tap_journal(&self) -> Option<&std::path::Path> {
+        self.tap_journal.as_deref()
     }
 
     /// Sets what marks this daemon's kernel objects (see `owner`).
