@@ -100,43 +100,78 @@ fn an_orphaned_attachment_veth_is_removed_at_start_and_others_are_left() {
     );
 }
 
+/// Kills the daemon at a pseudo-random moment of an attach (with
+/// `attach_args` after the container) or, for `detach`, of the detach of an
+/// attachment made first; then starts it again.
+struct Killer {
+    seed: u64,
+    /// How long the last attach took (microseconds): kills land anywhere
+    /// in a command that takes about this long.
+    took: u64,
+}
+
+impl Killer {
+    fn new(seed: u64) -> Killer {
+        Killer { seed, took: 50_000 }
+    }
+
+    /// True when vswctl got its answer before the kill.
+    fn mid_command(
+        &mut self,
+        d: &mut Daemon,
+        br: &str,
+        c: &Container,
+        detach: bool,
+        attach_args: &[&str],
+    ) -> bool {
+        let attach: Vec<String> = ["attach", br, &c.name()]
+            .into_iter()
+            .map(String::from)
+            .chain(attach_args.iter().map(|a| a.to_string()))
+            .collect();
+        if detach {
+            let t = std::time::Instant::now();
+            let args: Vec<&str> = attach.iter().map(String::as_str).collect();
+            d.vsctl_ok(&args);
+            self.took = t.elapsed().as_micros() as u64;
+        }
+        let runner = d.vsctl_runner();
+        let command = if detach {
+            vec!["detach".to_string(), br.to_string(), c.name()]
+        } else {
+            attach
+        };
+        let job = std::thread::spawn(move || {
+            let args: Vec<&str> = command.iter().map(String::as_str).collect();
+            runner.run(&args)
+        });
+        self.seed ^= self.seed << 13;
+        self.seed ^= self.seed >> 7;
+        self.seed ^= self.seed << 17;
+        std::thread::sleep(Duration::from_micros(
+            self.seed % (self.took * 3 / 2).max(1),
+        ));
+        d.kill9();
+        let answered = job.join().expect("vswctl thread").success();
+        d.restart();
+        answered
+    }
+}
+
 #[test]
 fn kill_9_during_attach_and_detach_leaves_no_orphan() {
     let _one = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let mut d = Daemon::start();
     let br = tests::names::unique("br");
     d.vsctl_ok(&["add-br", &br]);
-    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut kill = Killer::new(0x2545_f491_4f6c_dd1d);
     let mut cut_short = 0;
-    let mut took = 50_000u64;
     for round in 0..20 {
         let c = Container::named();
         // Attach or detach while the daemon is killed at some moment of it.
-        let detach = round % 2 == 1;
-        if detach {
-            let t = std::time::Instant::now();
-            d.vsctl_ok(&["attach", &br, &c.name(), "10.86.0.2/24"]);
-            // Kills land anywhere in a command that takes about this long.
-            took = t.elapsed().as_micros() as u64;
-        }
-        let runner = d.vsctl_runner();
-        let (br2, name) = (br.clone(), c.name());
-        let job = std::thread::spawn(move || {
-            if detach {
-                runner.run(&["detach", &br2, &name])
-            } else {
-                runner.run(&["attach", &br2, &name, "10.86.0.2/24"])
-            }
-        });
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        std::thread::sleep(Duration::from_micros(seed % (took * 3 / 2).max(1)));
-        d.kill9();
-        if !job.join().expect("vswctl thread").success() {
+        if !kill.mid_command(&mut d, &br, &c, round % 2 == 1, &["10.86.0.2/24"]) {
             cut_short += 1;
         }
-        d.restart();
         // What the kernel has is what the configuration says: every
         // attachment veth is an attachment port, and every attachment
         // port's veth exists (the vanished-port scan removes a port whose
@@ -161,7 +196,8 @@ fn kill_9_during_attach_and_detach_leaves_no_orphan() {
         }
     }
     eprintln!(
-        "{cut_short} of 20 rounds were killed before vswctl got an answer (a command took {took} us)"
+        "{cut_short} of 20 rounds were killed before vswctl got an answer (a command took {} us)",
+        kill.took
     );
 }
 
@@ -219,32 +255,11 @@ fn kill_9_during_tap_attach_and_detach_leaves_no_orphan() {
     let mut d = Daemon::start();
     let br = tests::names::unique("br");
     d.vsctl_ok(&["add-br", &br]);
-    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-    let mut took = 50_000u64;
+    let mut kill = Killer::new(0x9e37_79b9_7f4a_7c15);
     for round in 0..10 {
         let c = Container::named();
-        let detach = round % 2 == 1;
-        if detach {
-            let t = std::time::Instant::now();
-            d.vsctl_ok(&["attach", &br, &c.name(), "10.88.0.2/24", "--type", "tap"]);
-            took = t.elapsed().as_micros() as u64;
-        }
-        let runner = d.vsctl_runner();
-        let (br2, name) = (br.clone(), c.name());
-        let job = std::thread::spawn(move || {
-            if detach {
-                runner.run(&["detach", &br2, &name])
-            } else {
-                runner.run(&["attach", &br2, &name, "10.88.0.2/24", "--type", "tap"])
-            }
-        });
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        std::thread::sleep(Duration::from_micros(seed % (took * 3 / 2).max(1)));
-        d.kill9();
-        let _ = job.join();
-        d.restart();
+        let tap = ["10.88.0.2/24", "--type", "tap"];
+        kill.mid_command(&mut d, &br, &c, round % 2 == 1, &tap);
         // The container has its TAP exactly when the configuration has
         // the attachment.
         let attached = attached_ports(&d, &br);
