@@ -28,5 +28,5 @@ pub mod wire;
 
 pub use batch::{Batch, Lender, BATCH_SIZE};
 pub use mac_table::MacTable;
-pub use packet::{Buf, Meta, Packet, PortNo, BUF_SIZE, HEADROOM, MAX_FRAME, MIN_FRAME};
+pub use packet::{Buf, Meta, Packet, PortNo, BUF_SIZE, HEADROOM, MAX_FRAME, MIN_FRAME, OWN_SIZE};
 pub use verdict::{DropReason, Verdict};

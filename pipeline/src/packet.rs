@@ -3,7 +3,7 @@
 //! Headers are pushed and popped by moving `start` inside the buffer, never by
 //! copying the frame. `HEADROOM` leaves room for a VXLAN encapsulation (50 bytes)
 //! plus two VLAN tags with slack; the tail room allows jumbo-ish frames up to
-//! `MAX_FRAME`.
+//! `MAX_FRAME` (a 9,000-byte MTU with two VLAN tags and encapsulation).
 //!
 //! Packets are not `Clone`: a packet lives in a [`crate::Batch`] slot and is
 //! reused for the lifetime of the thread that owns the batch.
@@ -20,10 +20,14 @@ use std::ptr::NonNull;
 
 /// Bytes reserved in front of a received frame for pushed headers.
 pub const HEADROOM: usize = 192;
-/// Total buffer size of one packet.
+/// Size of a buffer a receive path lends (one AF_XDP UMEM frame).
 pub const BUF_SIZE: usize = 4096;
+/// Size of a packet's own buffer: big enough for jumbo frames, which a
+/// receive path gathers into it from several of its buffers (AF_XDP
+/// multi-buffer) or reads into it whole (TAP, AF_PACKET).
+pub const OWN_SIZE: usize = 16384;
 /// Largest frame a packet can hold once received (without pushed headers).
-pub const MAX_FRAME: usize = BUF_SIZE - HEADROOM;
+pub const MAX_FRAME: usize = OWN_SIZE - HEADROOM;
 /// Smallest Ethernet frame accepted (without FCS); shorter frames are runts.
 pub const MIN_FRAME: usize = 14;
 
@@ -55,14 +59,18 @@ pub struct Meta {
     pub proto: u8,
 }
 
-/// A buffer a packet can work in.
+/// A buffer a receive path lends to a packet.
 pub type Buf = [u8; BUF_SIZE];
+/// A packet's own buffer.
+type OwnBuf = [u8; OWN_SIZE];
 
 pub struct Packet {
-    /// The buffer in use: `own`, or one lent by a receive path.
-    buf: NonNull<Buf>,
+    /// The buffer in use: `own`, or one lent by a receive path, and its
+    /// size (`OWN_SIZE` or `BUF_SIZE`).
+    buf: NonNull<u8>,
+    cap: usize,
     /// The packet's own buffer, from `Box::into_raw`; freed on drop.
-    own: NonNull<Buf>,
+    own: NonNull<OwnBuf>,
     start: usize,
     len: usize,
     pub meta: Meta,
@@ -92,9 +100,10 @@ impl Default for Packet {
 
 impl Packet {
     pub fn new() -> Self {
-        let own = NonNull::from(Box::leak(Box::new([0u8; BUF_SIZE])));
+        let own = NonNull::from(Box::leak(Box::new([0u8; OWN_SIZE])));
         Packet {
-            buf: own,
+            buf: own.cast(),
+            cap: OWN_SIZE,
             own,
             start: HEADROOM,
             len: 0,
@@ -103,19 +112,13 @@ impl Packet {
     }
 
     #[inline]
-    fn buf(&self) -> &Buf {
-        // SAFETY: `buf` is `own` (allocated in `new`, alive until drop) or a
-        // lent buffer that `lend`'s caller keeps valid and untouched by
-        // anyone else while the packet holds it. `&self` ties the borrow to
-        // the packet.
-        unsafe { self.buf.as_ref() }
-    }
-
-    #[inline]
-    fn buf_mut(&mut self) -> &mut Buf {
-        // SAFETY: as in `buf`; `&mut self` makes the borrow exclusive, and
-        // no other reference to the buffer exists outside the packet.
-        unsafe { self.buf.as_mut() }
+    fn buf_mut(&mut self) -> &mut [u8] {
+        // SAFETY: `buf` is `own` (allocated in `new` with `cap` bytes, alive
+        // until drop) or a lent buffer of `cap` bytes that `lend`'s caller
+        // keeps valid and untouched by anyone else while the packet holds
+        // it. `&mut self` makes the borrow exclusive, and no other reference
+        // to the buffer exists outside the packet.
+        unsafe { std::slice::from_raw_parts_mut(self.buf.as_ptr(), self.cap) }
     }
 
     /// Makes the packet a view of `frame`, a buffer lent by a receive path,
@@ -133,7 +136,8 @@ impl Packet {
         if self.is_lent() || start > BUF_SIZE || len > BUF_SIZE - start {
             return false;
         }
-        self.buf = frame;
+        self.buf = frame.cast();
+        self.cap = BUF_SIZE;
         self.start = start;
         self.len = len;
         self.meta = Meta::default();
@@ -153,7 +157,7 @@ impl Packet {
     #[inline]
     pub unsafe fn swap_lent(&mut self, frame: NonNull<Buf>) -> Option<NonNull<Buf>> {
         let taken = self.lent()?;
-        self.buf = frame;
+        self.buf = frame.cast();
         self.start = HEADROOM;
         self.len = 0;
         self.meta = Meta::default();
@@ -163,13 +167,13 @@ impl Packet {
     /// True while the packet works in a lent buffer.
     #[inline]
     pub fn is_lent(&self) -> bool {
-        self.buf != self.own
+        self.buf != self.own.cast()
     }
 
     /// The lent buffer, if any, without giving it back.
     #[inline]
     pub fn lent(&self) -> Option<NonNull<Buf>> {
-        self.is_lent().then_some(self.buf)
+        self.is_lent().then_some(self.buf.cast())
     }
 
     /// Gives the lent buffer back (the packet returns to its own buffer,
@@ -177,7 +181,8 @@ impl Packet {
     #[inline]
     pub(crate) fn take_lent(&mut self) -> Option<NonNull<Buf>> {
         let lent = self.lent()?;
-        self.buf = self.own;
+        self.buf = self.own.cast();
+        self.cap = OWN_SIZE;
         self.reset();
         Some(lent)
     }
@@ -195,7 +200,7 @@ impl Packet {
     #[inline]
     pub fn fill(&mut self, frame: &[u8]) -> bool {
         self.reset();
-        if frame.len() > MAX_FRAME {
+        if frame.len() > self.cap - HEADROOM {
             return false;
         }
         self.buf_mut()[HEADROOM..HEADROOM + frame.len()].copy_from_slice(frame);
@@ -214,7 +219,7 @@ impl Packet {
     /// Sets the frame length after a read into [`Packet::rx_area`].
     #[inline]
     pub fn set_len(&mut self, len: usize) {
-        self.len = len.min(BUF_SIZE - self.start);
+        self.len = len.min(self.cap - self.start);
     }
 
     #[inline]
@@ -227,16 +232,24 @@ impl Packet {
         self.len == 0
     }
 
+    // `data` and `data_mut` are on every stage's path, so they skip the
+    // bounds check: every method that moves the cursor keeps
+    // `start + len <= cap` (`lend` and `fill` check it, `set_len` clamps to
+    // it, and pushes and pulls move bytes between the headroom and the
+    // frame), which `debug_assert` confirms in tests.
     #[inline]
     pub fn data(&self) -> &[u8] {
-        let (s, n) = (self.start, self.len);
-        &self.buf()[s..s + n]
+        debug_assert!(self.start + self.len <= self.cap);
+        // SAFETY: the buffer is valid for `cap` bytes (see `buf_mut`), and
+        // `start + len <= cap` always holds (above).
+        unsafe { std::slice::from_raw_parts(self.buf.as_ptr().add(self.start), self.len) }
     }
 
     #[inline]
     pub fn data_mut(&mut self) -> &mut [u8] {
-        let (s, n) = (self.start, self.len);
-        &mut self.buf_mut()[s..s + n]
+        debug_assert!(self.start + self.len <= self.cap);
+        // SAFETY: as in `data`; `&mut self` makes the borrow exclusive.
+        unsafe { std::slice::from_raw_parts_mut(self.buf.as_ptr().add(self.start), self.len) }
     }
 
     /// Free bytes in front of the frame.

@@ -101,13 +101,18 @@ pub trait TxQueue: Send {
 /// Largest frame [`gather`] assembles (a jumbo frame plus encapsulation).
 pub const GATHER_MAX: usize = 9216 + 64;
 
-/// The largest MTU a port of the switch carries: a received frame must fit
-/// one 4 KiB AF_XDP frame after the 256 bytes the kernel keeps in front of
-/// it (XDP_PACKET_HEADROOM), with its Ethernet header and one VLAN tag.
-/// Frames of jumbo MTUs would need AF_XDP multi-buffer, which the switch
-/// does not use yet; `attach --mtu` and `mtu_request` refuse more, and
-/// `add-port` warns of a device whose MTU is larger.
-pub const MAX_MTU: u32 = 4096 - 256 - 14 - 4;
+/// The largest MTU a port of the switch carries: jumbo frames of 9,000
+/// bytes. A packet's own buffer holds them ([`pipeline::OWN_SIZE`]); AF_XDP
+/// takes them as several UMEM frames (multi-buffer, `XDP_USE_SG`, Linux
+/// 6.6+), TAP and AF_PACKET read them whole. `attach --mtu` and
+/// `mtu_request` refuse more.
+pub const MAX_MTU: u32 = 9000;
+
+/// The largest MTU of an AF_XDP port bound without multi-buffer (a kernel
+/// before 6.6, or a driver without it): a frame must fit one 4 KiB UMEM
+/// frame after the 256 bytes the kernel keeps in front of it
+/// (XDP_PACKET_HEADROOM), with its Ethernet header and one VLAN tag.
+pub const SINGLE_BUFFER_MTU: u32 = 4096 - 256 - 14 - 4;
 
 /// Joins `parts` in a stack buffer and passes the frame to `send`; false
 /// when the parts add up to more than [`GATHER_MAX`].
@@ -140,6 +145,9 @@ pub struct PortStatus {
     pub ifindex: u32,
     pub mtu: u32,
     pub mac: [u8; 6],
+    /// The largest MTU the port carries whole, when less than [`MAX_MTU`],
+    /// and why.
+    pub mtu_limit: Option<(u32, &'static str)>,
 }
 
 /// An opened port: its receive queues, its transmit half and its status.

@@ -450,8 +450,8 @@ fn every_failure_leaves_nothing_behind() {
             "unknown option".into(),
         ),
         (
-            vec!["attach", &br, &n, "10.79.3.1/24", "--mtu", "9000"],
-            "the largest MTU is 3822".into(),
+            vec!["attach", &br, &n, "10.79.3.1/24", "--mtu", "9001"],
+            "the largest MTU is 9000".into(),
         ),
         (
             vec!["attach", &br, &own, "10.79.3.1/24"],
@@ -657,16 +657,27 @@ fn the_largest_mtu_crosses_and_mtu_request_sets_the_device() {
     let _g = shared();
     let (d, br) = switch();
     let (c1, c2) = (Container::process(), Container::process());
-    let max = "3822";
+    // Jumbo frames: c1 through a veth (AF_XDP, the frames as several UMEM
+    // buffers), c2 through a TAP device.
+    let max = "9000";
     d.vsctl_ok(&["attach", &br, &c1.name(), "10.79.9.1/24", "--mtu", max]);
-    d.vsctl_ok(&["attach", &br, &c2.name(), "10.79.9.2/24", "--mtu", max]);
+    d.vsctl_ok(&[
+        "attach",
+        &br,
+        &c2.name(),
+        "10.79.9.2/24",
+        "--mtu",
+        max,
+        "--type",
+        "tap",
+    ]);
     assert!(c1.wait_ping(ip("10.79.9.2"), Duration::from_secs(10)));
-    // A whole 3,822-byte IPv4 packet (3,840-byte frame) each way.
+    // A whole 9,000-byte IPv4 packet (9,014-byte frame) each way.
     assert!(
-        ping_df(&c1, ip("10.79.9.2"), 3822 - 28, 5),
-        "3822-byte packets were lost"
+        ping_df(&c1, ip("10.79.9.2"), 9000 - 28, 5),
+        "9000-byte packets were lost"
     );
-    assert!(ping_df(&c2, ip("10.79.9.1"), 3822 - 28, 5));
+    assert!(ping_df(&c2, ip("10.79.9.1"), 9000 - 28, 5));
 
     // mtu_request sets the device's MTU (here the host end of c1's veth).
     let all = attachments(&d, &br);
@@ -695,9 +706,9 @@ fn the_largest_mtu_crosses_and_mtu_request_sets_the_device() {
     );
     // Too big, or on a port with no device: refused, nothing changed.
     let db = std::fs::read(d.db()).unwrap();
-    let out = d.vsctl(&["set", "interface", &port, "mtu_request=9000"]);
+    let out = d.vsctl(&["set", "interface", &port, "mtu_request=9001"]);
     assert!(
-        !out.success() && out.stderr.contains("largest MTU is 3822"),
+        !out.success() && out.stderr.contains("largest MTU is 9000"),
         "{out}"
     );
     let out = d.vsctl(&["set", "interface", &port, "mtu_request=64"]);
@@ -722,7 +733,7 @@ fn add_port_warns_of_a_device_mtu_larger_than_the_switch_carries() {
         assert!(ok, "ip {args:?}");
     };
     sh(&[
-        "link", "add", &a, "mtu", "9000", "type", "veth", "peer", "name", &b,
+        "link", "add", &a, "mtu", "9100", "type", "veth", "peer", "name", &b,
     ]);
     let out = d.vsctl(&["add-port", &br, &a]);
     let _ = std::process::Command::new("ip")
@@ -730,7 +741,7 @@ fn add_port_warns_of_a_device_mtu_larger_than_the_switch_carries() {
         .status();
     assert!(out.success(), "{out}");
     assert!(
-        out.stderr.contains("MTU is 9000") && out.stderr.contains("mtu_request=3822"),
+        out.stderr.contains("MTU is 9100") && out.stderr.contains("mtu_request=9000"),
         "{out}"
     );
 }

@@ -105,6 +105,38 @@ fn afpacket_ports_carry_ping_and_udp() {
         "UDP to the AF_PACKET host: {u:?}\n{}",
         lab.diagnostics()
     );
+    // Jumbo frames: 9,000-byte IPv4 packets, unfragmented, each way between
+    // the AF_PACKET port (read whole from its ring) and the AF_XDP one
+    // (several UMEM buffers per frame).
+    for h in [a, b] {
+        tests::cmd::ip_ok(&["link", "set", h.port(), "mtu", "9000"]);
+        tests::cmd::ip_ok(&["-n", h.ns(), "link", "set", h.ifname(), "mtu", "9000"]);
+    }
+    // The switch notices the new device MTU and opens the ports again.
+    let reopened = tests::poll::wait_until(std::time::Duration::from_secs(5), || {
+        let show = lab.show();
+        [a, b].iter().all(|h| {
+            model::show_port(&show, h.port())
+                .is_some_and(|p| p["mtu"] == 9000 && p["error"].is_null())
+        })
+    });
+    assert!(reopened, "ports not reopened at MTU 9000: {:#}", lab.show());
+    lab.wait_connected();
+    for (from, to) in [(a, b), (b, a)] {
+        let mut ping = std::process::Command::new("ip");
+        ping.args(["netns", "exec", from.ns(), "ping", "-n", "-q", "-c", "3"])
+            .args(["-i", "0.2", "-W", "1", "-M", "do", "-s", "8972"])
+            .arg(to.ip().to_string());
+        let out = tests::cmd::run(ping, std::time::Duration::from_secs(10));
+        assert!(
+            out.stdout.contains("3 received"),
+            "jumbo ping {} -> {}: {}\n{}",
+            from.ip(),
+            to.ip(),
+            out.stdout,
+            lab.diagnostics()
+        );
+    }
     // TCP from the AF_PACKET host's TSO-capable veth: whatever does not get
     // through must show up as counted loss, never vanish silently.
     let t = tcp_transfer(a, b, 2 << 20);

@@ -79,6 +79,7 @@ pub fn open(ifname: &str, fallback_reason: Option<String>) -> Result<OpenPort, P
         ifindex,
         mtu: netdev::mtu(ifname).map_err(fail("reading the MTU"))?,
         mac: netdev::mac(ifname).map_err(fail("reading the MAC address"))?,
+        mtu_limit: None,
     };
     let fd = Arc::new(fd);
     Ok(OpenPort {

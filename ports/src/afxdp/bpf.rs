@@ -47,6 +47,10 @@ pub(super) const PROG_NAME: &str = "vswitch_xsk";
 /// `prog_flags` bit: the program may run only on `prog_ifindex`, and may
 /// call that driver's XDP metadata kfuncs.
 const BPF_F_XDP_DEV_BOUND_ONLY: u32 = 1 << 6;
+/// `prog_flags` bit: the program takes multi-buffer frames (Linux 5.18+),
+/// so a device with an MTU larger than a page keeps native XDP, and jumbo
+/// frames reach an `XDP_USE_SG` socket whole.
+const BPF_F_XDP_HAS_FRAGS: u32 = 1 << 5;
 
 /// One eBPF instruction (`struct bpf_insn`).
 #[repr(C)]
@@ -258,16 +262,20 @@ impl Program {
     /// Loads `insns` as program `name`; bound to device `dev_bound` (only
     /// native mode on that device, but its metadata kfuncs) if given. On
     /// failure it loads again with the verifier log on, so the error says why.
+    /// Marked as taking multi-buffer frames where the kernel knows the flag.
     pub(super) fn load_logged(
         insns: &[Insn],
         name: &str,
         dev_bound: Option<u32>,
     ) -> Result<Program, LoadError> {
-        match Self::load(insns, name, dev_bound, None) {
+        if let Ok(p) = Self::load(insns, name, dev_bound, BPF_F_XDP_HAS_FRAGS, None) {
+            return Ok(p);
+        }
+        match Self::load(insns, name, dev_bound, 0, None) {
             Ok(p) => Ok(p),
             Err(first) => {
                 let mut log = vec![0u8; 64 * 1024];
-                let source = match Self::load(insns, name, dev_bound, Some(&mut log)) {
+                let source = match Self::load(insns, name, dev_bound, 0, Some(&mut log)) {
                     Ok(p) => return Ok(p),
                     Err(e) => e,
                 };
@@ -284,6 +292,7 @@ impl Program {
         insns: &[Insn],
         name: &str,
         dev_bound: Option<u32>,
+        flags: u32,
         log: Option<&mut Vec<u8>>,
     ) -> io::Result<Program> {
         const LICENSE: &CStr = c"GPL";
@@ -294,10 +303,11 @@ impl Program {
             license: LICENSE.as_ptr() as u64,
             prog_name: name16(name),
             expected_attach_type: BPF_XDP,
+            prog_flags: flags,
             ..Default::default()
         };
         if let Some(ifindex) = dev_bound {
-            attr.prog_flags = BPF_F_XDP_DEV_BOUND_ONLY;
+            attr.prog_flags |= BPF_F_XDP_DEV_BOUND_ONLY;
             attr.prog_ifindex = ifindex;
         }
         if let Some(buf) = log {

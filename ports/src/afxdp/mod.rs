@@ -212,6 +212,7 @@ fn open_in(
     } = attach(ifname, ifindex, &map, prog, mode)?;
     let attachment = Arc::new(XdpAttachment::new(link, prog, map));
 
+    let multi_buffer = xsks.iter().all(|x| x.multi_buffer);
     let mut rxqs: Vec<Box<dyn RxQueue>> = Vec::with_capacity(xsks.len());
     let mut tx = None;
     for x in xsks {
@@ -221,6 +222,7 @@ fn open_in(
                 rings.comp,
                 x.umem.tx,
                 x.tx_addrs.into_iter(),
+                x.multi_buffer,
                 x.sock.clone(),
                 attachment.clone(),
             ));
@@ -253,6 +255,12 @@ fn open_in(
             ifindex,
             mtu,
             mac,
+            mtu_limit: (!multi_buffer).then_some((
+                crate::SINGLE_BUFFER_MTU,
+                "the kernel would not bind the AF_XDP socket with multi-buffer \
+                 (XDP_USE_SG: Linux 6.6+, and driver support in zero-copy mode), \
+                 so a frame must fit one 4 KiB buffer",
+            )),
         },
     })
 }

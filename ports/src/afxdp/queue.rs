@@ -37,6 +37,9 @@ use std::sync::Arc;
 /// Kicks one `flush` may make while the kernel keeps consuming; each moves
 /// up to the socket's TX budget (128, or 32 before Linux 6.17).
 const MAX_KICKS_PER_FLUSH: u32 = 8;
+/// Descriptors of one multi-buffer frame at most (the kernel's limit is
+/// MAX_SKB_FRAGS + 1; a 9,000-byte frame takes 3).
+const MAX_FRAGS: usize = 18;
 
 /// Receive half of one queue.
 pub(super) struct AfXdpRx {
@@ -50,6 +53,9 @@ pub(super) struct AfXdpRx {
     /// lent to packets).
     held: Held,
     need_wakeup: bool,
+    /// Multi-buffer frames that could not be taken (longer than a packet,
+    /// or a chain the ring never completed), counted with the kernel's drops.
+    bad_chains: u64,
     sock: Arc<XskSocket>,
     _attachment: Arc<XdpAttachment>,
 }
@@ -74,6 +80,7 @@ impl AfXdpRx {
             frames,
             held,
             need_wakeup,
+            bad_chains: 0,
             sock,
             _attachment: attachment,
         }
@@ -81,6 +88,60 @@ impl AfXdpRx {
 }
 
 impl AfXdpRx {
+    /// The end (one past the last descriptor) of the multi-buffer frame
+    /// starting at RX ring entry `first`, if its last descriptor is among
+    /// the `n` available.
+    fn chain_end(&self, first: u32, n: u32) -> Option<u32> {
+        (first..n)
+            .find(|&j| {
+                self.rx
+                    .get(j)
+                    .is_some_and(|d| d.options & libc::XDP_PKT_CONTD == 0)
+            })
+            .map(|j| j + 1)
+    }
+
+    /// Copies the frame of RX ring entries `from..to` (a multi-buffer frame)
+    /// into the next slot of `batch` and puts its frames back on the fill
+    /// ring. Returns whether the slot was committed.
+    fn gather(&mut self, from: u32, to: u32, batch: &mut Batch) -> bool {
+        let (rx, frames) = (&self.rx, &self.frames);
+        let copied = batch.next_slot().and_then(|p| {
+            let area = p.rx_area();
+            let mut at = 0;
+            for i in from..to {
+                let d = rx.get(i)?;
+                // SAFETY: the descriptor came off the RX ring, so the kernel
+                // has handed the frame to user space; it goes back on the
+                // fill ring only after this copy.
+                let bytes = unsafe { frames.read(d.addr, d.len) }?;
+                area.get_mut(at..at + bytes.len())?.copy_from_slice(bytes);
+                at += bytes.len();
+            }
+            p.set_len(at);
+            Some(())
+        });
+        self.recycle(from, to);
+        if copied.is_none() {
+            self.bad_chains += 1;
+            return false;
+        }
+        batch.commit();
+        true
+    }
+
+    /// Puts the frames of RX ring entries `from..to` back on the fill ring
+    /// (they stay in `held`: the kernel's again).
+    fn recycle(&mut self, from: u32, to: u32) {
+        for i in from..to {
+            let Some(d) = self.rx.get(i) else { continue };
+            let base = frame_base(d.addr);
+            if self.frames.owns_frame(base) {
+                self.fill.push(base);
+            }
+        }
+    }
+
     /// Submits frames pushed on the fill ring, waking the kernel if asked.
     fn submit_fill(&mut self) {
         self.fill.submit();
@@ -98,14 +159,36 @@ impl RxQueue for AfXdpRx {
         if room == 0 {
             return 0;
         }
-        let n = self.rx.available(room);
+        // A frame may take several descriptors: look that far past the room.
+        let want = room.saturating_add(MAX_FRAGS as u32);
+        let n = self.rx.available(want);
         if n == 0 {
             return 0;
         }
-        let mut got = 0;
+        let mut got: u32 = 0;
         let mut refill = false;
-        for i in 0..n {
+        let mut i = 0;
+        while i < n && got < room {
             let Some(d) = self.rx.get(i) else { break };
+            if d.options & libc::XDP_PKT_CONTD != 0 {
+                match self.chain_end(i, n) {
+                    Some(end) => {
+                        got += u32::from(self.gather(i, end, batch));
+                        i = end;
+                    }
+                    // The rest of the frame is not published yet: next time.
+                    None if i > 0 || n < want => break,
+                    // Longer than any frame the kernel sends: drop it.
+                    None => {
+                        self.recycle(i, n);
+                        self.bad_chains += 1;
+                        i = n;
+                    }
+                }
+                refill = true;
+                continue;
+            }
+            i += 1;
             let base = frame_base(d.addr);
             let Some(frame) = self.frames.frame_ptr(base) else {
                 continue; // not one of ours: the kernel would not do that
@@ -138,11 +221,11 @@ impl RxQueue for AfXdpRx {
             self.held.insert(base);
             refill = true;
         }
-        self.rx.release(n);
+        self.rx.release(i);
         if refill {
             self.submit_fill();
         }
-        got
+        got as usize
     }
 
     fn release(&mut self, batch: &mut Batch) {
@@ -168,7 +251,7 @@ impl RxQueue for AfXdpRx {
     }
 
     fn kernel_drops(&self) -> u64 {
-        self.sock.rx_drops()
+        self.sock.rx_drops() + self.bad_chains
     }
 
     fn wake_fd(&self) -> Option<RawFd> {
@@ -187,6 +270,8 @@ pub(super) struct AfXdpTx {
     /// no progress: report nothing pending until the next `send`, so a poll
     /// loop does not spin on a ring the kernel will not drain.
     stalled: bool,
+    /// The socket takes a frame as several descriptors (`XDP_USE_SG`).
+    multi_buffer: bool,
     sock: Arc<XskSocket>,
     _attachment: Arc<XdpAttachment>,
 }
@@ -197,6 +282,7 @@ impl AfXdpTx {
         comp: ConsRing<u64>,
         frames: FrameArea,
         addrs: impl Iterator<Item = u64>,
+        multi_buffer: bool,
         sock: Arc<XskSocket>,
         attachment: Arc<XdpAttachment>,
     ) -> AfXdpTx {
@@ -208,6 +294,7 @@ impl AfXdpTx {
             frames,
             free,
             stalled: false,
+            multi_buffer,
             sock,
             _attachment: attachment,
         }
@@ -248,13 +335,45 @@ impl AfXdpTx {
         self.free.pop()
     }
 
+    /// Queues a frame larger than one UMEM frame as a chain of
+    /// descriptors, every one but the last marked `XDP_PKT_CONTD`.
+    fn send_multi(&mut self, frame: &[u8]) -> bool {
+        let chunk = FRAME_SIZE as usize;
+        let k = frame.len().div_ceil(chunk);
+        if !self.multi_buffer || k > MAX_FRAGS {
+            return false;
+        }
+        if self.free.len() < k {
+            self.reap();
+        }
+        if self.free.len() < k || (self.tx.free(k as u32) as usize) < k {
+            return false;
+        }
+        for (i, piece) in frame.chunks(chunk).enumerate() {
+            let Some(addr) = self.free.pop() else {
+                return false; // counted above; cannot happen
+            };
+            // SAFETY: as in `send`: a frame off the free list is user
+            // space's until it is pushed on the TX ring just below.
+            let written = unsafe { self.frames.write(addr, piece) };
+            let options = if i + 1 < k { libc::XDP_PKT_CONTD } else { 0 };
+            // Both succeed: the piece fits a frame and the ring has room for
+            // all k; a failure could only leave a broken chain, so stop hard.
+            if !written || !self.push_desc(addr, piece.len(), options) {
+                self.free.push(addr);
+                return false;
+            }
+        }
+        true
+    }
+
     /// Puts `len` bytes at UMEM offset `addr` on the TX ring (a slot was
     /// checked by `take_free`).
-    fn push_desc(&mut self, addr: u64, len: usize) -> bool {
+    fn push_desc(&mut self, addr: u64, len: usize, options: u32) -> bool {
         let desc = libc::xdp_desc {
             addr,
             len: len as u32,
-            options: 0,
+            options,
         };
         if !self.tx.push(desc) {
             return false;
@@ -290,7 +409,7 @@ impl TxQueue for AfXdpTx {
             return false;
         };
         debug_assert_eq!(self.frames.frame_base_of(taken), Some(base));
-        if self.push_desc(addr, len) {
+        if self.push_desc(addr, len, 0) {
             return true;
         }
         // The ring had a slot a moment ago; should it not, the frame that
@@ -300,7 +419,10 @@ impl TxQueue for AfXdpTx {
     }
 
     fn send(&mut self, frame: &[u8]) -> bool {
-        if frame.is_empty() || frame.len() > FRAME_SIZE as usize {
+        if frame.len() > FRAME_SIZE as usize {
+            return self.send_multi(frame);
+        }
+        if frame.is_empty() {
             return false;
         }
         let Some(addr) = self.take_free() else {
@@ -309,7 +431,7 @@ impl TxQueue for AfXdpTx {
         // SAFETY: frames on the free list belong to user space: the kernel
         // returned them on the completion ring (or never had them), and they
         // are not on the TX ring until the `push` below.
-        if !unsafe { self.frames.write(addr, frame) } || !self.push_desc(addr, frame.len()) {
+        if !unsafe { self.frames.write(addr, frame) } || !self.push_desc(addr, frame.len(), 0) {
             self.free.push(addr);
             return false;
         }
@@ -318,14 +440,17 @@ impl TxQueue for AfXdpTx {
 
     fn send_parts(&mut self, parts: &[&[u8]]) -> bool {
         let len: usize = parts.iter().map(|p| p.len()).sum();
-        if len == 0 || len > FRAME_SIZE as usize {
+        if len > FRAME_SIZE as usize {
+            return crate::gather(parts, |frame| self.send_multi(frame));
+        }
+        if len == 0 {
             return false;
         }
         let Some(addr) = self.take_free() else {
             return false;
         };
         // SAFETY: as in `send`: a frame off the free list is user space's.
-        if !unsafe { self.frames.write_parts(addr, parts) } || !self.push_desc(addr, len) {
+        if !unsafe { self.frames.write_parts(addr, parts) } || !self.push_desc(addr, len, 0) {
             self.free.push(addr);
             return false;
         }

@@ -140,7 +140,35 @@ pub(super) struct Xsk {
     pub rx_addrs: Vec<u64>,
     pub tx_addrs: Vec<u64>,
     pub need_wakeup: bool,
+    /// Bound with `XDP_USE_SG`: a frame larger than one UMEM frame comes
+    /// and goes as several descriptors (Linux 6.6+).
+    pub multi_buffer: bool,
     pub sock: Arc<XskSocket>,
+}
+
+/// Bind options, the most capable first: a kernel without a flag rejects
+/// the bind with EINVAL (a driver without multi-buffer, with EOPNOTSUPP),
+/// and the socket is made again with the next. Retrying from scratch costs
+/// nothing when the error had another cause.
+const BIND_OPTIONS: [Options; 3] = [
+    Options {
+        need_wakeup: true,
+        multi_buffer: true,
+    },
+    Options {
+        need_wakeup: true,
+        multi_buffer: false,
+    },
+    Options {
+        need_wakeup: false,
+        multi_buffer: false,
+    },
+];
+
+#[derive(Clone, Copy)]
+struct Options {
+    need_wakeup: bool,
+    multi_buffer: bool,
 }
 
 /// Frames taken for a socket being set up. Should the setup fail (the
@@ -167,21 +195,28 @@ pub(super) struct SetupError {
 
 /// Creates and binds the socket of receive queue `queue` (copy mode), with a
 /// TX ring when `with_tx`, on memory of its own or of a region of `pool`.
-/// Uses `XDP_USE_NEED_WAKEUP` when the kernel takes it.
+/// Uses `XDP_USE_NEED_WAKEUP` and `XDP_USE_SG` when the kernel takes them.
 pub(super) fn create(
     ifindex: u32,
     queue: u32,
     with_tx: bool,
     pool: Option<&UmemPool>,
 ) -> Result<Xsk, SetupError> {
-    match create_with(ifindex, queue, with_tx, pool, true) {
-        // A kernel without the flag rejects the bind with EINVAL; retrying
-        // from scratch costs nothing when the EINVAL had another cause.
-        Err(e) if e.source.raw_os_error() == Some(libc::EINVAL) => {
-            create_with(ifindex, queue, with_tx, pool, false)
+    let mut last = None;
+    for opts in BIND_OPTIONS {
+        match create_with(ifindex, queue, with_tx, pool, opts) {
+            Err(e)
+                if matches!(
+                    e.source.raw_os_error(),
+                    Some(libc::EINVAL | libc::EOPNOTSUPP)
+                ) =>
+            {
+                last = Some(e)
+            }
+            r => return r,
         }
-        r => r,
     }
+    Err(last.expect("BIND_OPTIONS is not empty"))
 }
 
 fn create_with(
@@ -189,8 +224,12 @@ fn create_with(
     queue: u32,
     with_tx: bool,
     pool: Option<&UmemPool>,
-    need_wakeup: bool,
+    opts: Options,
 ) -> Result<Xsk, SetupError> {
+    let Options {
+        need_wakeup,
+        multi_buffer,
+    } = opts;
     let step = |s: String| move |source: io::Error| SetupError { step: s, source };
 
     // SAFETY: plain socket() call; the result is checked and owned at once.
@@ -313,6 +352,9 @@ fn create_with(
     if need_wakeup {
         flags |= libc::XDP_USE_NEED_WAKEUP;
     }
+    if multi_buffer {
+        flags |= libc::XDP_USE_SG;
+    }
     let sa = libc::sockaddr_xdp {
         sxdp_family: libc::AF_XDP as u16,
         sxdp_flags: flags,
@@ -343,6 +385,7 @@ fn create_with(
         rx_addrs,
         tx_addrs,
         need_wakeup,
+        multi_buffer,
         sock,
     })
 }

@@ -55,30 +55,39 @@ impl Veth {
             eprintln!("skipped: needs root to create veth pairs and attach XDP");
             return None;
         }
-        let a = format!("xt{}{tag}a", std::process::id());
-        let b = format!("xt{}{tag}b", std::process::id());
-        assert!(a.len() <= netdev::MAX_IFNAME);
         let q: &[&str] = if two_queues {
             &["numtxqueues", "2", "numrxqueues", "2"]
         } else {
             &[]
         };
+        let v = Self::with_queues(tag, q, q);
+        if two_queues {
+            for n in [&v.a, &v.b] {
+                run("ethtool", &["-L", n, "rx", "2", "tx", "2"]);
+            }
+        }
+        Some(v)
+    }
+
+    /// Creates the pair with `ip link` queue arguments for each end (root
+    /// is checked by the caller), its `b` end up.
+    pub(super) fn with_queues(tag: &str, qa: &[&str], qb: &[&str]) -> Veth {
+        let a = format!("xt{}{tag}a", std::process::id());
+        let b = format!("xt{}{tag}b", std::process::id());
+        assert!(a.len() <= netdev::MAX_IFNAME);
         let mut args = vec!["link", "add", &a];
-        args.extend(q);
+        args.extend(qa);
         args.extend(["type", "veth", "peer", "name", &b]);
-        args.extend(q);
+        args.extend(qb);
         run("ip", &args);
         // From here on the pair is ours: the guard deletes it.
         let v = Veth { a, b };
         for n in [&v.a, &v.b] {
             // Keep IPv6 neighbour discovery noise off the test links.
             let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{n}/disable_ipv6"), "1");
-            if two_queues {
-                run("ethtool", &["-L", n, "rx", "2", "tx", "2"]);
-            }
         }
         run("ip", &["link", "set", &v.b, "up"]);
-        Some(v)
+        v
     }
 
     pub(super) fn xdp_attached(&self) -> bool {
@@ -254,7 +263,7 @@ impl PacketSocket {
         if !poll_in(self.fd.as_raw_fd(), timeout_ms) {
             return None;
         }
-        let mut buf = vec![0u8; 4096];
+        let mut buf = vec![0u8; 16384];
         let n = self.recv_into(&mut buf)?;
         buf.truncate(n);
         Some(buf)
@@ -269,7 +278,7 @@ impl PacketSocket {
         parse: impl Fn(&[u8]) -> Option<u32>,
     ) -> HashSet<u32> {
         let mut got = HashSet::new();
-        let mut buf = vec![0u8; 4096];
+        let mut buf = vec![0u8; 16384];
         while got.len() < want {
             if !poll_in(self.fd.as_raw_fd(), idle.as_millis() as i32) {
                 break;

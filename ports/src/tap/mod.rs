@@ -67,6 +67,7 @@ pub fn create(name: &str, internal: bool) -> Result<OpenPort, PortError> {
         ifindex: netdev::ifindex(name).map_err(fail("looking up the interface"))?,
         mtu: netdev::mtu(name).map_err(fail("reading the MTU"))?,
         mac: netdev::mac(name).map_err(fail("reading the MAC address"))?,
+        mtu_limit: None,
     };
     let fd = Arc::new(fd);
     Ok(OpenPort {
@@ -151,6 +152,7 @@ pub fn open_vnet(ifname: &str, netns: Option<&std::path::Path>) -> Result<OpenPo
             ifindex: netdev::ifindex(&name).map_err(fail("looking up the interface"))?,
             mtu: netdev::mtu(&name).map_err(fail("reading the MTU"))?,
             mac: netdev::mac(&name).map_err(fail("reading the MAC address"))?,
+            mtu_limit: None,
         };
         Ok((fd, status))
     };

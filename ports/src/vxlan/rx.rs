@@ -216,7 +216,7 @@ impl UnderlayRx {
                 Some(s) if !s.fits() => Some(s),
                 // Not TCP: whole if a packet holds it (a port it does not
                 // fit counts it), else dropped here.
-                _ if d.len <= AREA => None,
+                _ if d.len <= pipeline::MAX_FRAME => None,
                 _ => {
                     self.truncated += 1;
                     return;

@@ -102,25 +102,34 @@ fn datagrams_sent_raw_come_back_batched_with_their_sender() {
 }
 
 #[test]
-fn a_big_datagram_that_is_not_a_tcp_super_frame_is_dropped_and_counted() {
+fn a_big_datagram_that_is_not_a_tcp_super_frame_is_whole_or_dropped_and_counted() {
     let mut rx = open_rx(Some(LOOPBACK), 0).expect("open_rx");
     let port = rx.local_port();
     let mut tx = open_tx().expect("open_tx");
 
-    // 5000 bytes: more than a packet buffer holds, less than lo's MTU,
-    // and no TCP inside to cut into segments.
-    let mut big = vec![0u8; 5000];
-    big[..PAYLOAD].copy_from_slice(&datagram(port, 0)[..PAYLOAD]);
-    big[2..4].copy_from_slice(&5000u16.to_be_bytes());
-    big[24..26].copy_from_slice(&(5000u16 - 20).to_be_bytes());
-    assert!(tx.send(&big));
+    // No TCP inside to cut into segments: 5,000 bytes (a jumbo frame) fit
+    // a packet and arrive whole; 20,000 (less than lo's MTU) do not fit
+    // and are dropped and counted.
+    let big = |len: u16| {
+        let mut d = vec![0u8; usize::from(len)];
+        d[..PAYLOAD].copy_from_slice(&datagram(port, 0)[..PAYLOAD]);
+        d[2..4].copy_from_slice(&len.to_be_bytes());
+        d[24..26].copy_from_slice(&(len - 20).to_be_bytes());
+        d
+    };
+    // Too big for the raw transmit path: sent from a plain UDP socket.
+    let udp = std::net::UdpSocket::bind((LOOPBACK, 0)).expect("bind");
+    let sent = udp.send_to(&big(20_000)[PAYLOAD..], (LOOPBACK, port));
+    assert_eq!(sent.ok(), Some(20_000 - PAYLOAD));
+    assert!(tx.send(&big(5000)));
     assert!(tx.send(&datagram(port, 1)));
     tx.flush();
     assert_eq!(tx.errors(), 0);
 
-    let (got, _) = receive(&mut rx, 1);
-    assert_eq!(got.len(), 1);
-    assert_eq!(got[0].0[..], datagram(port, 1)[PAYLOAD..]);
+    let (got, _) = receive(&mut rx, 2);
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].0[..], big(5000)[PAYLOAD..]);
+    assert_eq!(got[1].0[..], datagram(port, 1)[PAYLOAD..]);
     assert_eq!(rx.kernel_drops(), 1);
 }
 

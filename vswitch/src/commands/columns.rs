@@ -89,8 +89,7 @@ pub const MAC_LIMIT: (u64, u64) = (1, 1_000_000);
 /// option or column).
 pub fn mtu_too_big(what: &str, mtu: u32) -> String {
     format!(
-        "{what} {mtu}: vswitch carries frames of at most one 4 KiB AF_XDP buffer, so the \
-         largest MTU is {} (jumbo frames need AF_XDP multi-buffer, not supported yet)",
+        "{what} {mtu}: the largest MTU is {} (jumbo frames; a packet buffer holds no more)",
         ports::MAX_MTU
     )
 }

@@ -377,19 +377,18 @@ fn port_outcomes(old: &Config, new: &Config, rt: &Runtime) -> (Option<String>, V
                 "port {p}: opened with {backend} because {reason}; it is slower (see vswctl show)"
             ));
         }
-        if let Some(m) = v
-            .status
-            .as_ref()
-            .map(|s| s.mtu)
-            .filter(|m| *m > ports::MAX_MTU)
-        {
-            warnings.push(format!(
-                "port {p}: its device's MTU is {m}, but vswitch carries frames of at most \
-                 one 4 KiB AF_XDP buffer (MTU {}); longer frames are dropped. Lower it with \
-                 vswctl set interface {p} mtu_request={}",
-                ports::MAX_MTU,
-                ports::MAX_MTU
-            ));
+        if let Some(s) = v.status.as_ref() {
+            let (max, why) = s
+                .mtu_limit
+                .unwrap_or((ports::MAX_MTU, "a packet buffer holds no longer frame"));
+            if s.mtu > max {
+                warnings.push(format!(
+                    "port {p}: its device's MTU is {}, but this port carries frames of an \
+                     MTU of at most {max} ({why}); longer frames are dropped. Lower it with \
+                     vswctl set interface {p} mtu_request={max}",
+                    s.mtu
+                ));
+            }
         }
         if let Some(e) = v.error {
             warnings.push(format!(

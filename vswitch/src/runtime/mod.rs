@@ -331,32 +331,42 @@ impl Runtime {
     /// Notices open ports whose kernel device went away (or was replaced by
     /// a new one of the same name): their queues are closed, the port shows
     /// the error, and `retry_failed` opens it again when the device is back.
+    /// A port whose device's MTU changed (`ip link set ... mtu`) is opened
+    /// again at once, so the frames it takes follow the new MTU.
     pub fn check_devices(&mut self) {
         if self.refresh_tunnel_routes() {
             self.publish();
         }
-        let gone: Vec<String> = self
+        let changed: Vec<(String, Option<(u32, u32)>)> = self
             .ports
             .iter()
             .filter_map(|(name, p)| match &p.state {
                 PortState::Open { status, .. }
                     if status.backend == "afxdp" || status.backend == "afpacket" =>
                 {
-                    let now = ports::netdev::ifindex(name).ok();
-                    (now != Some(status.ifindex)).then(|| name.clone())
+                    if ports::netdev::ifindex(name).ok() != Some(status.ifindex) {
+                        return Some((name.clone(), None));
+                    }
+                    let mtu = ports::netdev::mtu(name).ok()?;
+                    (mtu != status.mtu).then(|| (name.clone(), Some((status.mtu, mtu))))
                 }
                 _ => None,
             })
             .collect();
-        if gone.is_empty() {
+        if changed.is_empty() {
             return;
         }
-        for name in &gone {
-            log::warn!("port {name}: network device disappeared; closing its queues");
+        for (name, mtu) in &changed {
+            match mtu {
+                None => log::warn!("port {name}: network device disappeared; closing its queues"),
+                Some((was, now)) => {
+                    log::info!("port {name}: device MTU changed from {was} to {now}; reopening")
+                }
+            }
             self.unplug(name);
         }
         self.publish();
-        for name in &gone {
+        for (name, _) in &changed {
             self.try_open(name);
         }
         self.publish();
@@ -907,7 +917,7 @@ fn open_port(
             tx: Box::new(ports::memory::SinkTx::default()),
             status: PortStatus {
                 backend: "patch".into(),
-                mtu: pipeline::MAX_FRAME as u32,
+                mtu: ports::MAX_MTU,
                 ..PortStatus::default()
             },
         }),
@@ -917,7 +927,7 @@ fn open_port(
             status: PortStatus {
                 backend: "vxlan".into(),
                 // The underlay MTU limits what leaves (`Encap::max_inner`).
-                mtu: pipeline::MAX_FRAME as u32,
+                mtu: ports::MAX_MTU,
                 ..PortStatus::default()
             },
         }),
@@ -930,7 +940,7 @@ fn open_port(
                 tx: Box::new(ports::memory::SinkTx::default()),
                 status: PortStatus {
                     backend: "vxlan-endpoint".into(),
-                    mtu: pipeline::MAX_FRAME as u32,
+                    mtu: ports::MAX_MTU,
                     ..PortStatus::default()
                 },
             })
