@@ -18,9 +18,12 @@
 //!   Bypassed frames also skip the packet taps: `tcpdump -i <port>` does not
 //!   show what the switch sends; capture on the peer instead.
 //! - Frames are received as the kernel holds them. A veth peer with TSO on
-//!   (the default) hands over TCP segments of up to 64 KiB, larger than a
-//!   packet buffer, and they are dropped; `ethtool -K <peer> tx off` turns
-//!   off TSO as well as the partial checksums (see the shared notes).
+//!   (the default) hands over TCP super-frames of up to 64 KiB: with
+//!   `PACKET_VNET_HDR` each frame comes behind a virtio-net header saying
+//!   so, and the reader cuts it into MTU-sized segments (`pipeline::gso`),
+//!   as the TAP ports do. Frames sent then need the header too: an all-zero
+//!   one, since the switch's frames are complete. A kernel without the
+//!   option drops super-frames, counted as kernel drops.
 
 mod ring;
 #[cfg(test)]
@@ -34,6 +37,8 @@ use ring::{Reader, Ring};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
+
+const VNET_HDR_LEN: usize = crate::tap::vnet::HDR_LEN;
 
 /// Opens `ifname` as an AF_PACKET port. `fallback_reason` says why AF_XDP
 /// was not used, if that is why this backend was chosen; it is reported in
@@ -57,6 +62,9 @@ pub fn open(ifname: &str, fallback_reason: Option<String>) -> Result<OpenPort, P
         .map_err(fail("setting PACKET_VERSION to TPACKET_V3"))?;
     setsockopt(fd.as_fd(), libc::PACKET_IGNORE_OUTGOING, &1)
         .map_err(fail("setting PACKET_IGNORE_OUTGOING"))?;
+    // Before the ring, or the kernel refuses it.
+    let vnet = setsockopt(fd.as_fd(), libc::PACKET_VNET_HDR, &1).is_ok();
+    let mtu = netdev::mtu(ifname).map_err(fail("reading the MTU"))?;
     // Optional: without it frames go through the interface's qdisc.
     let _ = setsockopt(fd.as_fd(), libc::PACKET_QDISC_BYPASS, &1);
     setsockopt(fd.as_fd(), libc::PACKET_RX_RING, &ring::request())
@@ -77,17 +85,17 @@ pub fn open(ifname: &str, fallback_reason: Option<String>) -> Result<OpenPort, P
         mode: "tpacket-v3".into(),
         fallback_reason,
         ifindex,
-        mtu: netdev::mtu(ifname).map_err(fail("reading the MTU"))?,
+        mtu,
         mac: netdev::mac(ifname).map_err(fail("reading the MAC address"))?,
         mtu_limit: None,
     };
     let fd = Arc::new(fd);
     Ok(OpenPort {
         rxqs: vec![Box::new(AfPacketRx {
-            reader: Reader::new(ring),
+            reader: Reader::new(ring, vnet, mtu as usize),
             fd: fd.clone(),
         })],
-        tx: Box::new(AfPacketTx { fd }),
+        tx: Box::new(AfPacketTx { fd, vnet }),
         status,
     })
 }
@@ -116,10 +124,16 @@ impl RxQueue for AfPacketRx {
 /// The transmit half: `send()` on the shared socket.
 pub struct AfPacketTx {
     fd: Arc<OwnedFd>,
+    /// Frames go behind an all-zero virtio-net header (`PACKET_VNET_HDR`).
+    vnet: bool,
 }
 
 impl TxQueue for AfPacketTx {
     fn send(&mut self, frame: &[u8]) -> bool {
+        if self.vnet {
+            // EAGAIN, ENOBUFS, EMSGSIZE, ENETDOWN...: all a dropped frame.
+            return crate::tap::vnet::write_frame(&self.fd, &[0; VNET_HDR_LEN], frame);
+        }
         // SAFETY: `frame` is valid for reads of `frame.len()` bytes for the
         // duration of the call, and the socket is kept open by `self.fd`.
         let n = unsafe {

@@ -12,6 +12,7 @@
 //! outside it, and it cannot make us panic.
 
 use libc::{tpacket3_hdr, tpacket_block_desc, tpacket_hdr_v1, tpacket_hdr_variant1};
+use pipeline::gso::Segmenter;
 use pipeline::Batch;
 use std::io;
 use std::mem::offset_of;
@@ -147,8 +148,14 @@ pub(super) struct Reader {
     /// Frames left and offset of the next one, once the block is ours.
     cursor: Option<Cursor>,
     /// Frames that could not be delivered: truncated by the kernel, or
-    /// larger than a packet buffer (a TSO/GRO super-frame).
+    /// larger than a packet buffer and not a TCP super-frame.
     dropped: u64,
+    /// Each frame comes behind a virtio-net header (`PACKET_VNET_HDR`).
+    vnet: bool,
+    /// Largest IP packet a segment of a super-frame may be (the MTU).
+    mtu: usize,
+    /// The super-frame at the cursor, partly cut into segments.
+    pending: Option<Segmenter>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,12 +165,17 @@ struct Cursor {
 }
 
 impl Reader {
-    pub(super) fn new(ring: Ring) -> Self {
+    /// `vnet`: the socket has `PACKET_VNET_HDR`, and TCP super-frames
+    /// (GSO) are cut into segments of at most `mtu` bytes of IP.
+    pub(super) fn new(ring: Ring, vnet: bool, mtu: usize) -> Self {
         Reader {
             ring,
             block: 0,
             cursor: None,
             dropped: 0,
+            vnet,
+            mtu,
+            pending: None,
         }
     }
 
@@ -185,9 +197,23 @@ impl Reader {
                 self.next_block();
                 continue;
             }
-            let next = match frame_at(block, cur.offset) {
+            let next = match frame_at(block, cur.offset, self.vnet) {
                 Some(f) => {
-                    if deliver(batch, &f) {
+                    if f.gso {
+                        let seg = self.pending.take();
+                        match seg.or_else(|| Segmenter::new(f.data, 0, self.mtu)) {
+                            Some(mut seg) => {
+                                let (n, done) = segments(batch, &mut seg, &f);
+                                added += n;
+                                if !done {
+                                    // The batch is full: the rest next time.
+                                    self.pending = Some(seg);
+                                    break;
+                                }
+                            }
+                            None => self.dropped += 1,
+                        }
+                    } else if deliver(batch, &f) {
                         added += 1;
                     } else {
                         self.dropped += 1;
@@ -215,6 +241,28 @@ impl Reader {
         self.block = (self.block + 1) % self.ring.block_nr;
         self.cursor = None;
     }
+}
+
+/// Cuts the super-frame `f` into segments in `batch`, a VLAN tag the
+/// kernel took out put back on each. Returns how many were added and
+/// whether the last one was.
+fn segments(batch: &mut Batch, seg: &mut Segmenter, f: &Frame<'_>) -> (usize, bool) {
+    let mut added = 0;
+    while let Some(p) = batch.next_slot() {
+        let Some(n) = seg.next_into(f.data, p.rx_area()) else {
+            return (added, true);
+        };
+        p.set_len(n);
+        if let Some(tag) = f.vlan {
+            match p.insert_at(ETH_ADDRS_LEN, 4) {
+                Some(gap) => gap.copy_from_slice(&tag),
+                None => continue,
+            }
+        }
+        batch.commit();
+        added += 1;
+    }
+    (added, false)
 }
 
 /// Copies one frame into the batch, putting back a VLAN tag the kernel took
@@ -252,6 +300,8 @@ struct Frame<'a> {
     vlan: Option<[u8; 4]>,
     /// The capture is shorter than the frame.
     truncated: bool,
+    /// A TCP super-frame (its virtio-net header asks for TSO).
+    gso: bool,
     /// Offset from this frame's header to the next one's (0 = last).
     next: usize,
 }
@@ -270,6 +320,12 @@ const VLAN_TCI: usize =
 const VLAN_TPID: usize =
     offset_of!(tpacket3_hdr, hv1) + offset_of!(tpacket_hdr_variant1, tp_vlan_tpid);
 const HDR_LEN: usize = std::mem::size_of::<tpacket3_hdr>();
+/// `struct virtio_net_hdr`, in front of the frame with `PACKET_VNET_HDR`:
+/// its second byte is the GSO type.
+const VNET_HDR_LEN: usize = super::VNET_HDR_LEN;
+const GSO_TCPV4: u8 = 1;
+const GSO_TCPV6: u8 = 4;
+const GSO_ECN: u8 = 0x80;
 
 fn u16_at(b: &[u8], off: usize) -> Option<u16> {
     let bytes = b.get(off..off.checked_add(2)?)?;
@@ -292,9 +348,10 @@ fn first_frame(block: &[u8]) -> Cursor {
     }
 }
 
-/// Parses the frame whose header starts at `off`. `None` when the header or
-/// the data would lie outside the block.
-fn frame_at(block: &[u8], off: usize) -> Option<Frame<'_>> {
+/// Parses the frame whose header starts at `off`, behind a virtio-net
+/// header if `vnet`. `None` when a header or the data would lie outside
+/// the block.
+fn frame_at(block: &[u8], off: usize, vnet: bool) -> Option<Frame<'_>> {
     let hdr = block.get(off..off.checked_add(HDR_LEN)?)?;
     let snaplen = u32_at(hdr, SNAPLEN)? as usize;
     let len = u32_at(hdr, LEN)? as usize;
@@ -312,10 +369,15 @@ fn frame_at(block: &[u8], off: usize) -> Option<Frame<'_>> {
         let [c, d] = tci.to_be_bytes();
         [a, b, c, d]
     });
+    let gso = vnet && {
+        let gso_type = *block.get(mac.checked_sub(VNET_HDR_LEN)? + 1)?;
+        matches!(gso_type & !GSO_ECN, GSO_TCPV4 | GSO_TCPV6)
+    };
     Some(Frame {
         data,
         vlan,
         truncated: snaplen < len,
+        gso,
         next: u32_at(hdr, NEXT)? as usize,
     })
 }
@@ -354,7 +416,7 @@ mod tests {
         let mut cur = first_frame(b);
         let mut out = Vec::new();
         while cur.left > 0 {
-            let Some(f) = frame_at(b, cur.offset) else {
+            let Some(f) = frame_at(b, cur.offset, false) else {
                 break;
             };
             cur = Cursor {
@@ -414,9 +476,9 @@ mod tests {
     fn offsets_outside_the_block_are_refused() {
         let mut b = block(&[(&FRAME, 1, 0, 0)]);
         b[48 + SNAPLEN..48 + SNAPLEN + 4].copy_from_slice(&u32::MAX.to_ne_bytes());
-        assert!(frame_at(&b, 48).is_none());
-        assert!(frame_at(&b, 4090).is_none());
-        assert!(frame_at(&b, usize::MAX - 3).is_none());
+        assert!(frame_at(&b, 48, false).is_none());
+        assert!(frame_at(&b, 4090, false).is_none());
+        assert!(frame_at(&b, usize::MAX - 3, false).is_none());
         assert_eq!(first_frame(&b[..8]), Cursor { left: 0, offset: 0 });
     }
 }

@@ -197,8 +197,9 @@ impl TxQueue for VnetTx {
     }
 }
 
-/// Writes one frame behind its virtio-net header.
-fn write_frame(fd: &OwnedFd, hdr: &[u8; HDR_LEN], frame: &[u8]) -> bool {
+/// Writes one frame behind its virtio-net header (a TAP device, or a
+/// packet socket with `PACKET_VNET_HDR`).
+pub(crate) fn write_frame(fd: &OwnedFd, hdr: &[u8; HDR_LEN], frame: &[u8]) -> bool {
     let iov = [
         libc::iovec {
             iov_base: hdr.as_ptr() as *mut libc::c_void,
