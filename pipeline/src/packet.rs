@@ -291,39 +291,53 @@ impl Packet {
             return None;
         }
         let old = self.start;
-        move_head(self.buf_mut(), old, old - n, offset);
+        // Inside the buffer: `old - n >= 0`, and `old + offset <= start +
+        // len <= cap`.
+        self.move_head(old, old - n, offset);
         self.start -= n;
         self.len += n;
         let gap = self.start + offset;
-        Some(&mut self.buf_mut()[gap..gap + n])
+        // SAFETY: `gap + n == old + offset <= cap` (above); `&mut self`
+        // makes the borrow exclusive.
+        Some(unsafe { std::slice::from_raw_parts_mut(self.buf.as_ptr().add(gap), n) })
     }
 
     /// Removes `n` bytes at `offset` by moving the first `offset` bytes
     /// forward (used to strip a VLAN tag). Returns false when out of range.
     pub fn remove_at(&mut self, offset: usize, n: usize) -> bool {
-        if offset + n > self.len {
+        if offset.checked_add(n).is_none_or(|end| end > self.len) {
             return false;
         }
         let old = self.start;
-        move_head(self.buf_mut(), old, old + n, offset);
+        // Inside the buffer: `old + n + offset <= start + len <= cap`.
+        self.move_head(old, old + n, offset);
         self.start += n;
         self.len -= n;
         true
     }
-}
 
-/// Moves the `len` bytes at `from` to `to` (overlap allowed). The 12 bytes
-/// of MAC addresses, the case of every VLAN push and pop, are moved with a
-/// fixed-size copy the compiler inlines instead of a call to memmove.
-#[inline]
-fn move_head(buf: &mut [u8], from: usize, to: usize, len: usize) {
-    const MACS: usize = 12;
-    if len == MACS {
-        let mut tmp = [0u8; MACS];
-        tmp.copy_from_slice(&buf[from..from + MACS]);
-        buf[to..to + MACS].copy_from_slice(&tmp);
-    } else {
-        buf.copy_within(from..from + len, to);
+    /// Moves the `len` bytes at `from` to `to` (overlap allowed), both
+    /// ranges inside the buffer, as the callers check. The 12 bytes of MAC
+    /// addresses, the case of every VLAN push and pop, are a fixed-size copy
+    /// the compiler inlines instead of a call to memmove.
+    #[inline]
+    fn move_head(&mut self, from: usize, to: usize, len: usize) {
+        const MACS: usize = 12;
+        debug_assert!(
+            from.max(to) + len <= self.cap,
+            "move_head out of the buffer"
+        );
+        let base = self.buf.as_ptr();
+        // SAFETY: both ranges lie inside the buffer of `cap` bytes (the
+        // callers' checks, above), which only the packet writes (see
+        // `buf_mut`); `ptr::copy` allows them to overlap.
+        unsafe {
+            if len == MACS {
+                std::ptr::copy(base.add(from), base.add(to), MACS);
+            } else {
+                std::ptr::copy(base.add(from), base.add(to), len);
+            }
+        }
     }
 }
 
@@ -384,6 +398,8 @@ mod tests {
         assert!(p.remove_at(12, 4));
         assert_eq!(p.data(), &frame[..]);
         assert!(!p.remove_at(18, 4));
+        assert!(!p.remove_at(usize::MAX, 4));
+        assert!(p.insert_at(usize::MAX, 4).is_none());
     }
 
     #[test]
