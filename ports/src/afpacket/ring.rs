@@ -481,4 +481,62 @@ mod tests {
         assert!(frame_at(&b, usize::MAX - 3, false).is_none());
         assert_eq!(first_frame(&b[..8]), Cursor { left: 0, offset: 0 });
     }
+
+    /// Ethernet, IPv4 and TCP headers in front of `payload` bytes: what a
+    /// TSO sender hands over as one frame.
+    fn tcp_super_frame(payload: usize) -> Vec<u8> {
+        let mut f = vec![0u8; 14 + 20 + 20 + payload];
+        f[..12].copy_from_slice(&FRAME[..12]);
+        f[12..14].copy_from_slice(&[0x08, 0x00]);
+        let total = (20 + 20 + payload) as u16;
+        f[14..34].copy_from_slice(&[
+            0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+        ]);
+        f[16..18].copy_from_slice(&total.to_be_bytes());
+        // Ports, sequence number, data offset 5 words, ACK.
+        f[34..38].copy_from_slice(&[0x30, 0x39, 0x00, 0x50]);
+        f[38..42].copy_from_slice(&1000u32.to_be_bytes());
+        f[46] = 0x50;
+        f[47] = 0x10;
+        for (i, b) in f[54..].iter_mut().enumerate() {
+            *b = i as u8;
+        }
+        f
+    }
+
+    #[test]
+    fn a_super_frame_behind_a_gso_header_is_cut_across_batches() {
+        let frame = tcp_super_frame(3000);
+        let mut b = block(&[(&frame, 1, 0, 0)]);
+        // The virtio-net header sits right in front of the frame (mac 80).
+        b[48 + 80 - VNET_HDR_LEN + 1] = GSO_TCPV4;
+        assert!(!frame_at(&b, 48, false).is_some_and(|f| f.gso));
+        let f = frame_at(&b, 48, true).expect("frame");
+        assert!(f.gso);
+
+        // MTU 1040: 1,000-byte segments, three of them. A batch with room
+        // for two takes two; the rest comes in the next.
+        let mut seg = Segmenter::new(f.data, 0, 1040).expect("a TCP super-frame");
+        let mut first = Batch::new();
+        while first.room() > 2 {
+            assert!(first.push_copy(&FRAME));
+        }
+        assert_eq!(segments(&mut first, &mut seg, &f), (2, false));
+        let mut second = Batch::new();
+        assert_eq!(segments(&mut second, &mut seg, &f), (1, true));
+        let cut: Vec<&[u8]> = first.packets()[first.len() - 2..]
+            .iter()
+            .chain(second.packets())
+            .map(|p| p.data())
+            .collect();
+        let mut payload = Vec::new();
+        for (i, s) in cut.iter().enumerate() {
+            assert_eq!(s.len(), 54 + 1000, "segment {i}");
+            assert_eq!(pipeline::checksum::l4_checksum_ok(s), Some(true));
+            let seq = u32::from_be_bytes(s[38..42].try_into().unwrap());
+            assert_eq!(seq, 1000 + 1000 * i as u32);
+            payload.extend_from_slice(&s[54..]);
+        }
+        assert_eq!(payload, frame[54..]);
+    }
 }

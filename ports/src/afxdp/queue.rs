@@ -351,7 +351,7 @@ impl AfXdpTx {
         }
         for (i, piece) in frame.chunks(chunk).enumerate() {
             let Some(addr) = self.free.pop() else {
-                return false; // counted above; cannot happen
+                return false; // checked above: cannot happen
             };
             // SAFETY: as in `send`: a frame off the free list is user
             // space's until it is pushed on the TX ring just below.
