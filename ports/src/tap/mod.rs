@@ -312,6 +312,13 @@ mod tests {
         assert_eq!(seen, Some(frame(8, None)));
 
         drop(port);
+        // Closing the fd removes the device at once, but a process another
+        // test thread is spawning holds a copy of every fd from fork until
+        // exec closes it: allow that moment.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while netdev::exists(&name) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         assert!(!netdev::exists(&name), "the device must go with the port");
         assert!(!in_ip_link(&name));
     }
