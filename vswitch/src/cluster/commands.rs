@@ -9,7 +9,7 @@
 
 use super::etcd::{Client, Compare, Op};
 use super::view::{self, Cidr, NetworkRec, PREFIX};
-use super::{DEFAULT_TTL, REQUEST_TIMEOUT};
+use super::{COMMAND_RETRY, DEFAULT_TTL, REQUEST_TIMEOUT};
 use crate::attach::spec::split;
 use crate::commands::{CommandReq, Failure, Output, Txn};
 use crate::config::{ClusterCfg, Config};
@@ -78,7 +78,9 @@ pub fn client(cfg: &Config) -> Result<Client, String> {
         .cluster
         .as_ref()
         .ok_or("this switch is not in a cluster: run `vswctl cluster/join http://IP:2379` first")?;
-    Client::new(&c.endpoints, REQUEST_TIMEOUT).map_err(|e| e.to_string())
+    Client::new(&c.endpoints, REQUEST_TIMEOUT)
+        .map(|c| c.retrying(COMMAND_RETRY))
+        .map_err(|e| e.to_string())
 }
 
 fn join(txn: &mut Txn, args: &[String]) -> CmdResult {
@@ -118,7 +120,9 @@ fn join(txn: &mut Txn, args: &[String]) -> CmdResult {
         vtep_ip: opts.get("vtep-ip").cloned(),
         ttl,
     };
-    let client = Client::new(&cfg.endpoints, REQUEST_TIMEOUT).map_err(|e| e.to_string())?;
+    let client = Client::new(&cfg.endpoints, REQUEST_TIMEOUT)
+        .map_err(|e| e.to_string())?
+        .retrying(COMMAND_RETRY);
     client.revision().map_err(|e| {
         format!(
             "cannot reach etcd at {}: {e}; nothing was stored",

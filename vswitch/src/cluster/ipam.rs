@@ -104,7 +104,8 @@ pub fn reserve(
         if used.contains(&ip) || Some(ip) == rec.gateway {
             continue;
         }
-        if take(ip)? {
+        // A take retried after "no answer" may find its own first try.
+        if take(ip)? || holder(&client, net, ip)?.as_ref() == Some(owner) {
             return Ok((ip, rec));
         }
         lost += 1;

@@ -39,6 +39,9 @@ pub const NETWORK_KEY: &str = "network";
 pub const DEFAULT_TTL: u32 = 10;
 /// How long one etcd request may take.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a command keeps trying while etcd's members are up but cannot
+/// serve it, as while they elect a new leader.
+pub const COMMAND_RETRY: Duration = Duration::from_secs(10);
 
 /// The agent's state as `cluster/show` reports it.
 #[derive(Debug, Clone, Default, Serialize)]

@@ -9,7 +9,10 @@
 //! JSON strings, and fields holding their default value (0, false, empty,
 //! PUT) are omitted. Every unary call opens a new connection to the
 //! endpoint that answered last, then fails over to the others in order on a
-//! connect error, timeout, broken connection or "unavailable" answer.
+//! connect error, timeout, broken connection or "unavailable" answer. A
+//! client made [`Client::retrying`] goes round the endpoints again, with a
+//! growing pause, while some member is up but cannot serve (a leader
+//! election), until its retry time is spent.
 
 use super::http::{self, b64_decode, b64_encode};
 use serde_json::{json, Value};
@@ -18,7 +21,7 @@ use std::io::{BufRead, BufReader, ErrorKind, Read};
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// etcd's default limit (`--max-txn-ops`) on the operations in one branch
 /// of a transaction.
@@ -27,6 +30,10 @@ pub const MAX_TXN_OPS: usize = 128;
 const MAX_WATCH_MESSAGE: u64 = 256 << 20;
 /// gRPC status codes with a meaning here.
 const GRPC_UNAVAILABLE: i64 = 14;
+/// The pauses between rounds of a retrying client: the first, doubling up
+/// to the last.
+const FIRST_PAUSE: Duration = Duration::from_millis(100);
+const MAX_PAUSE: Duration = Duration::from_secs(1);
 
 /// Why a call failed.
 #[derive(Debug)]
@@ -114,8 +121,12 @@ pub struct Event {
 
 /// How one attempt on one endpoint failed.
 enum Attempt {
-    /// The endpoint did not answer usefully: try the next one.
+    /// Nothing listens there: try the next one.
     Failover(String),
+    /// The member is there but did not serve the call (no answer in time,
+    /// a broken connection, "unavailable" while it elects a leader): try
+    /// the next one, and this one again in the next round.
+    Busy(String),
     /// The endpoint answered; the answer stands.
     Final(Error),
 }
@@ -128,6 +139,8 @@ pub struct Client {
     timeout: Duration,
     /// Index in `endpoints` of the endpoint that answered last.
     current: AtomicUsize,
+    /// How long to keep going round the endpoints while some are busy.
+    retry_for: Duration,
 }
 
 impl Client {
@@ -146,7 +159,20 @@ impl Client {
             endpoints,
             timeout,
             current: AtomicUsize::new(0),
+            retry_for: Duration::ZERO,
         })
+    }
+
+    /// This client, going round the endpoints again for up to `retry_for`
+    /// while a member answers but cannot serve. For one-off commands; a
+    /// loop with its own reconnection wants the default (one round).
+    ///
+    /// A write retried after "no answer" may have been applied by the
+    /// first try: callers keep their writes conditional and recognise
+    /// their own value.
+    pub fn retrying(mut self, retry_for: Duration) -> Client {
+        self.retry_for = retry_for;
+        self
     }
 
     /// The endpoints, as "http://host:port".
@@ -165,30 +191,46 @@ impl Client {
         std::iter::once(first).chain((0..self.endpoints.len()).filter(move |&i| i != first))
     }
 
-    /// Runs `attempt` on each endpoint in turn until one answers.
+    /// Runs `attempt` on each endpoint in turn until one answers; goes
+    /// round again while some were busy and the retry time lasts.
     fn with_failover<T>(
         &self,
         mut attempt: impl FnMut(&str) -> Result<T, Attempt>,
     ) -> Result<T, Error> {
-        let mut failures = Vec::new();
-        for i in self.order() {
-            let endpoint = &self.endpoints[i];
-            let authority = &endpoint["http://".len()..];
-            let result = match attempt(authority) {
-                Err(Attempt::Failover(why)) => {
-                    log::debug!("etcd endpoint {endpoint}: {why}");
-                    failures.push(format!("{endpoint}: {why}"));
-                    continue;
+        let start = Instant::now();
+        let mut pause = FIRST_PAUSE;
+        loop {
+            let mut failures = Vec::new();
+            let mut busy = false;
+            for i in self.order() {
+                let endpoint = &self.endpoints[i];
+                let authority = &endpoint["http://".len()..];
+                let result = match attempt(authority) {
+                    Err(Attempt::Failover(why)) => {
+                        failures.push(format!("{endpoint}: {why}"));
+                        continue;
+                    }
+                    Err(Attempt::Busy(why)) => {
+                        failures.push(format!("{endpoint}: {why}"));
+                        busy = true;
+                        continue;
+                    }
+                    Ok(v) => Ok(v),
+                    Err(Attempt::Final(e)) => Err(e),
+                };
+                if self.current.swap(i, Ordering::Relaxed) != i {
+                    log::info!("etcd: now using endpoint {endpoint}");
                 }
-                Ok(v) => Ok(v),
-                Err(Attempt::Final(e)) => Err(e),
-            };
-            if self.current.swap(i, Ordering::Relaxed) != i {
-                log::info!("etcd: now using endpoint {endpoint}");
+                return result;
             }
-            return result;
+            let why = failures.join("; ");
+            if !busy || start.elapsed() + pause > self.retry_for {
+                return Err(Error::Unreachable(why));
+            }
+            log::info!("etcd: no member served the call ({why}); again in {pause:?}");
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(MAX_PAUSE);
         }
-        Err(Error::Unreachable(failures.join("; ")))
     }
 
     /// One unary gateway call, with failover; returns the answer's JSON.
@@ -196,7 +238,7 @@ impl Client {
         let body = body.to_string().into_bytes();
         self.with_failover(|authority| {
             let (status, answer) = http::post(authority, path, &body, self.timeout)
-                .map_err(|e| Attempt::Failover(io_why(e, self.timeout)))?;
+                .map_err(|e| io_attempt(e, self.timeout))?;
             decode_answer(status, &answer, path)
         })
     }
@@ -310,7 +352,7 @@ impl Client {
         }});
         let body = req.to_string().into_bytes();
         let (stream, reader, endpoint) = self.with_failover(|authority| {
-            let fail = |e| Attempt::Failover(io_why(e, self.timeout));
+            let fail = |e| io_attempt(e, self.timeout);
             let mut stream = http::connect(authority, self.timeout).map_err(fail)?;
             stream.set_read_timeout(Some(self.timeout)).map_err(fail)?;
             stream.set_write_timeout(Some(self.timeout)).map_err(fail)?;
@@ -488,11 +530,20 @@ fn parse_endpoint(e: &str) -> Result<String, Error> {
     }
 }
 
-/// Why a connection failed, in words.
-fn io_why(e: std::io::Error, timeout: Duration) -> String {
+/// How a call failed on the wire: nobody there, or a member that did not
+/// serve it.
+fn io_attempt(e: std::io::Error, timeout: Duration) -> Attempt {
     match e.kind() {
-        ErrorKind::WouldBlock | ErrorKind::TimedOut => format!("no answer within {timeout:?}"),
-        _ => e.to_string(),
+        ErrorKind::WouldBlock | ErrorKind::TimedOut => {
+            Attempt::Busy(format!("no answer within {timeout:?}"))
+        }
+        ErrorKind::ConnectionRefused
+        | ErrorKind::HostUnreachable
+        | ErrorKind::NetworkUnreachable
+        | ErrorKind::AddrNotAvailable
+        | ErrorKind::NotFound
+        | ErrorKind::InvalidInput => Attempt::Failover(e.to_string()),
+        _ => Attempt::Busy(e.to_string()),
     }
 }
 
@@ -519,7 +570,7 @@ pub fn read_answer(raw: &[u8]) -> Result<(Vec<Kv>, Vec<Event>), Error> {
     let body = http::read_body(&mut r, &head).map_err(|e| Error::Protocol(e.to_string()))?;
     let v = decode_answer(head.status, &body, "/v3/kv/range").map_err(|a| match a {
         Attempt::Final(e) => e,
-        Attempt::Failover(why) => Error::Unreachable(why),
+        Attempt::Failover(why) | Attempt::Busy(why) => Error::Unreachable(why),
     })?;
     let list = |field: &str| {
         v.get(field)
@@ -540,7 +591,7 @@ pub fn read_answer(raw: &[u8]) -> Result<(Vec<Kv>, Vec<Event>), Error> {
 fn decode_answer(status: u16, answer: &[u8], path: &str) -> Result<Value, Attempt> {
     let verdict = |code: i64, e: Error| {
         if code == GRPC_UNAVAILABLE || status == 503 {
-            Attempt::Failover(e.to_string())
+            Attempt::Busy(e.to_string())
         } else {
             Attempt::Final(e)
         }

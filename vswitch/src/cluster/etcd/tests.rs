@@ -284,3 +284,71 @@ fn dead_endpoints_are_unreachable() {
     );
     assert!(matches!(c.watch("x", 0), Err(Error::Unreachable(_))));
 }
+
+/// A member that answers the first `busy` calls with etcd's "leader
+/// changed" (unavailable), then serves a range with revision 5. Returns
+/// its address and the count of calls it took.
+fn electing_member(busy: u32) -> (String, Arc<AtomicU32>) {
+    use std::io::Write;
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let calls = Arc::new(AtomicU32::new(0));
+    let seen = calls.clone();
+    spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { return };
+            // The request: headers up to the blank line, then the body.
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let mut length = 0;
+            let mut line = String::new();
+            while r.read_line(&mut line).is_ok_and(|n| n > 0) && line.trim() != "" {
+                let lower = line.to_ascii_lowercase();
+                if let Some(v) = lower.strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+                line.clear();
+            }
+            let _ = r.read_exact(&mut vec![0; length]);
+            let (status, body) = match seen.fetch_add(1, Ordering::SeqCst) < busy {
+                true => (503, r#"{"error":"etcdserver: leader changed","code":14}"#),
+                false => (200, r#"{"header":{"revision":"5"}}"#),
+            };
+            let _ = write!(
+                s,
+                "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (addr, calls)
+}
+
+#[test]
+fn a_retrying_client_waits_out_an_election() {
+    let (addr, calls) = electing_member(3);
+    let once = Client::new(std::slice::from_ref(&addr), Duration::from_secs(1)).unwrap();
+    match once.revision() {
+        Err(Error::Unreachable(why)) => assert!(why.contains("leader changed"), "{why}"),
+        other => panic!("expected Unreachable, got {other:?}"),
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    let patient = Client::new(&[addr], Duration::from_secs(1))
+        .unwrap()
+        .retrying(Duration::from_secs(5));
+    assert_eq!(patient.revision().unwrap(), 5);
+    assert_eq!(calls.load(Ordering::SeqCst), 4);
+}
+
+#[test]
+fn a_retrying_client_does_not_wait_for_endpoints_nobody_listens_on() {
+    let c = Client::new(&["127.0.0.1:1".to_string()], Duration::from_secs(1))
+        .unwrap()
+        .retrying(Duration::from_secs(10));
+    let began = Instant::now();
+    assert!(matches!(c.revision(), Err(Error::Unreachable(_))));
+    assert!(
+        began.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        began.elapsed()
+    );
+}
