@@ -99,6 +99,7 @@ impl Setup {
                     max_frame: 1522,
                     tx: Mutex::new(Box::new(SinkTx::default())),
                     timed_flush: false,
+                    takes_gso: false,
                     stats: Arc::new(PortStats::default()),
                     // Storm control off: the benchmark floods on purpose.
                     flood_limit: vswitch::datapath::storm::FloodLimit::new(0),

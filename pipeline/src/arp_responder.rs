@@ -70,6 +70,10 @@ impl Stage for ArpResponder {
         "arp-responder"
     }
 
+    fn keeps_gso(&self) -> bool {
+        true
+    }
+
     fn process(&self, _cx: &Ctx, pkts: &mut [Packet], verdicts: &mut [Verdict]) {
         let mut answers: Option<Arc<Answers>> = None;
         for (pkt, v) in pkts.iter_mut().zip(verdicts.iter_mut()) {

@@ -75,6 +75,16 @@ impl Segmenter {
         })
     }
 
+    /// Plans cutting a super-frame held whole in a packet (`meta.gso`)
+    /// into segments of `mss` payload bytes each, as its sender asked.
+    pub fn with_mss(buf: &[u8], mss: usize) -> Option<Segmenter> {
+        let mut s = Segmenter::new(buf, 0, usize::MAX)?;
+        (mss > 0).then(|| {
+            s.mss = mss;
+            s
+        })
+    }
+
     /// True when the frame needs no segmenting (it fits in one segment).
     pub fn fits(&self) -> bool {
         self.end - self.hdr_end <= self.mss
@@ -208,6 +218,20 @@ mod tests {
             payload.extend_from_slice(&frame[54..]);
         }
         assert_eq!(payload, (0..4000).map(|i| i as u8).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn with_mss_cuts_at_the_senders_segment_size() {
+        let f = super_frame(&[], 2500);
+        let mut s = Segmenter::with_mss(&f, 1000).unwrap();
+        let mut out = vec![0u8; 2000];
+        let mut lens = Vec::new();
+        while let Some(n) = s.next_into(&f, &mut out) {
+            assert_eq!(l4_checksum_ok(&out[..n]), Some(true));
+            lens.push(n - 54);
+        }
+        assert_eq!(lens, [1000, 1000, 500]);
+        assert!(Segmenter::with_mss(&f, 0).is_none());
     }
 
     #[test]

@@ -27,6 +27,10 @@ impl Stage for L2Switch {
         "l2-switch"
     }
 
+    fn keeps_gso(&self) -> bool {
+        true
+    }
+
     fn process(&self, cx: &Ctx, pkts: &mut [Packet], verdicts: &mut [Verdict]) {
         let mut table = self.macs.lock().unwrap_or_else(PoisonError::into_inner);
         switch(pkts, self.max_frame, &mut table, cx.now_ms, verdicts);
@@ -43,6 +47,14 @@ impl Stage for L2Switch {
             max_frame: self.max_frame,
         }))
     }
+}
+
+/// True for a TCP super-frame held whole, which may be longer than any
+/// MTU (out of line: only frames over the MTU ask).
+#[cold]
+#[inline(never)]
+fn held_whole(pkt: &Packet) -> bool {
+    pkt.meta.gso != 0
 }
 
 /// Runs the stage over `pkts`, whose VLAN (`meta.vlan`) and ingress port
@@ -71,12 +83,13 @@ pub fn switch(
             *verdict = Verdict::Drop(DropReason::Runt);
             continue;
         }
-        if len > max_frame {
+        if len > max_frame && !held_whole(pkt) {
             *verdict = Verdict::Drop(DropReason::Oversize);
             continue;
         }
         let from = Dest::new(pkt.meta.in_port, pkt.meta.tun_remote);
         let vlan = (pkt.meta.vlan as u64) << 48;
+        let whole = pkt.meta.gso != 0;
         let frame = pkt.data_mut();
         // Both MACs from two 8-byte loads: dst is bytes 0..6, src 6..12.
         let head = u64::from_be_bytes(frame[0..8].try_into().unwrap_or([0; 8]));
@@ -91,7 +104,9 @@ pub fn switch(
             .then(|| parse::locate_l4(frame))
             .flatten()
         {
-            checksum::complete_partial_l4(frame, &l4);
+            // A super-frame's partial checksum is finished per segment,
+            // by the kernel behind a TAP or by whoever cuts it.
+            checksum::complete_partial_unless(frame, &l4, whole);
             let m = &mut pkt.meta;
             (m.l3, m.l4, m.proto) = (l4.l3 as u16, l4.off as u16, l4.proto);
         }

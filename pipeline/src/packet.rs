@@ -2,8 +2,9 @@
 //!
 //! Headers are pushed and popped by moving `start` inside the buffer, never by
 //! copying the frame. `HEADROOM` leaves room for a VXLAN encapsulation (50 bytes)
-//! plus two VLAN tags with slack; the tail room allows jumbo-ish frames up to
-//! `MAX_FRAME` (a 9,000-byte MTU with two VLAN tags and encapsulation).
+//! plus two VLAN tags with slack; the tail room holds frames up to
+//! `MAX_FRAME`: jumbo frames, and the 64 KB TCP super-frames a TAP's TSO
+//! sender hands over, held whole (`Meta::gso`).
 //!
 //! Packets are not `Clone`: a packet lives in a [`crate::Batch`] slot and is
 //! reused for the lifetime of the thread that owns the batch.
@@ -24,8 +25,10 @@ pub const HEADROOM: usize = 192;
 pub const BUF_SIZE: usize = 4096;
 /// Size of a packet's own buffer: big enough for jumbo frames, which a
 /// receive path gathers into it from several of its buffers (AF_XDP
-/// multi-buffer) or reads into it whole (TAP, AF_PACKET).
-pub const OWN_SIZE: usize = 16384;
+/// multi-buffer) or reads into it whole (TAP, AF_PACKET), and for a TCP
+/// super-frame of a full 64 KB IP packet held whole. A poll thread has one
+/// batch of these, about 2 MB.
+pub const OWN_SIZE: usize = 65_536 + 1024;
 /// Largest frame a packet can hold once received (without pushed headers).
 pub const MAX_FRAME: usize = OWN_SIZE - HEADROOM;
 /// Smallest Ethernet frame accepted (without FCS); shorter frames are runts.
@@ -57,6 +60,11 @@ pub struct Meta {
     pub l3: u16,
     pub l4: u16,
     pub proto: u8,
+    /// For a TCP super-frame held whole (a TSO sender's, taken from a TAP
+    /// with its virtio-net header): the payload bytes per segment (MSS).
+    /// Its TCP checksum is partial (the pseudo-header sum), to be finished
+    /// per segment by whoever cuts it. 0 = an ordinary frame.
+    pub gso: u16,
 }
 
 /// A buffer a receive path lends to a packet.

@@ -45,6 +45,16 @@ pub trait Stage: Send + Sync {
     fn for_trace(&self) -> Option<Arc<dyn Stage>> {
         None
     }
+
+    /// True when the stage takes a TCP super-frame held whole
+    /// (`meta.gso` set, longer than any MTU, its TCP checksum partial) as
+    /// one packet: it needs no frame within an MTU, and rewrites neither
+    /// addresses, ports nor checksums. A port hands super-frames over whole
+    /// only when every stage of its chain says so; otherwise they are cut
+    /// into segments as they are received.
+    fn keeps_gso(&self) -> bool {
+        false
+    }
 }
 
 /// The ordered stages a frame received on one port goes through.
@@ -84,6 +94,11 @@ impl Chain {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// True when every stage keeps super-frames whole ([`Stage::keeps_gso`]).
+    pub fn keeps_gso(&self) -> bool {
+        self.0.iter().all(|s| s.keeps_gso())
     }
 }
 

@@ -58,6 +58,10 @@ impl Stage for StpGate {
         "rstp"
     }
 
+    fn keeps_gso(&self) -> bool {
+        true
+    }
+
     fn process(&self, _cx: &Ctx, pkts: &mut [Packet], verdicts: &mut [Verdict]) {
         for (pkt, v) in pkts.iter().zip(verdicts.iter_mut()) {
             if *v != Verdict::Continue {

@@ -301,6 +301,10 @@ impl Stage for VlanIngress {
         "vlan-ingress"
     }
 
+    fn keeps_gso(&self) -> bool {
+        true
+    }
+
     fn process(&self, _cx: &Ctx, pkts: &mut [Packet], verdicts: &mut [Verdict]) {
         let port = &*self.0;
         for (pkt, v) in pkts.iter_mut().zip(verdicts.iter_mut()) {

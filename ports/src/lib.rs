@@ -58,6 +58,16 @@ pub trait RxQueue: Send {
     fn kernel_drops(&self) -> u64 {
         0
     }
+
+    /// Whether TCP super-frames the kernel hands over (a TAP's TSO sender)
+    /// may go into the batch whole, one packet with `meta.gso` set, when
+    /// they fit a packet buffer; otherwise they are cut into MTU-sized
+    /// segments as they are received. The poll thread says so whenever the
+    /// port's chain changes ([`pipeline::Chain::keeps_gso`]). A no-op for
+    /// queues that never see super-frames.
+    fn set_whole_gso(&mut self, on: bool) {
+        let _ = on;
+    }
 }
 
 pub trait TxQueue: Send {
@@ -80,6 +90,20 @@ pub trait TxQueue: Send {
     /// `send` does.
     fn send_packet(&mut self, pkt: &mut Packet) -> bool {
         self.send(pkt.data())
+    }
+
+    /// True when the port takes TCP super-frames whole ([`TxQueue::send_gso`]).
+    /// Asked once, when the port opens.
+    fn takes_gso(&self) -> bool {
+        false
+    }
+
+    /// Queues `frame`, a TCP super-frame with a partial checksum, for the
+    /// kernel to cut into segments of `mss` payload bytes. Only called
+    /// when [`TxQueue::takes_gso`]; returns false as `send` does.
+    fn send_gso(&mut self, frame: &[u8], mss: u16) -> bool {
+        let _ = (frame, mss);
+        false
     }
 
     /// Pushes queued frames to the kernel and reclaims completed buffers.

@@ -95,12 +95,40 @@ fn a_tap_container_talks_to_a_veth_container_with_segments_on_the_wire() {
 }
 
 #[test]
-fn two_tap_containers() {
+fn two_tap_containers_pass_super_frames_whole() {
     let (d, br, tap, _veth) = lab();
     let tap2 = Container::named();
-    d.vsctl_ok(&["attach", &br, &tap2.name(), "10.61.0.3/24", "--type", "tap"]);
+    let a = d.vsctl_json(&["attach", &br, &tap2.name(), "10.61.0.3/24", "--type", "tap"]);
+    let port2 = a["port"]
+        .as_str()
+        .expect("the attachment's port")
+        .to_string();
     assert!(tap.wait_ping(ip("10.61.0.3"), FIRST));
+    let ports = |d: &Daemon| tests::model::port_stats(&d.vsctl_json(&["dump-ports", &br]));
+    let before = ports(&d);
     tcp_transfer(&tap, &tap2, ip("10.61.0.3"), 50_000_000).expect("TAP to TAP");
+    tcp_transfer(&tap2, &tap, ip("10.61.0.1"), 50_000_000).expect("TAP to TAP, back");
+    // The sender's port took the 50 MB as super-frames, not as 1,500-byte
+    // segments, and they left by the other TAP whole: no drops.
+    let after = ports(&d);
+    let grew = |name: &str| {
+        let b = before.iter().find(|s| s.port == name);
+        let a = after.iter().find(|s| s.port == name).expect("the port");
+        let (p0, b0) = b.map_or((0, 0), |b| (b.rx_packets, b.rx_bytes));
+        (
+            a.rx_packets - p0,
+            a.rx_bytes - b0,
+            a.tx_dropped + a.rx_dropped,
+        )
+    };
+    let (packets, bytes, dropped) = grew(&port2);
+    assert!(bytes >= 50_000_000, "{port2} received {bytes} bytes");
+    assert!(
+        bytes / packets > 4000,
+        "{port2}: {packets} packets for {bytes} bytes: super-frames were cut\n{}",
+        d.vsctl_ok(&["dump-ports", &br])
+    );
+    assert_eq!(dropped, 0, "{}", d.vsctl_ok(&["dump-ports", &br]));
 }
 
 #[test]

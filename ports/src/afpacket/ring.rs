@@ -323,9 +323,6 @@ const HDR_LEN: usize = std::mem::size_of::<tpacket3_hdr>();
 /// `struct virtio_net_hdr`, in front of the frame with `PACKET_VNET_HDR`:
 /// its second byte is the GSO type.
 const VNET_HDR_LEN: usize = super::VNET_HDR_LEN;
-const GSO_TCPV4: u8 = 1;
-const GSO_TCPV6: u8 = 4;
-const GSO_ECN: u8 = 0x80;
 
 fn u16_at(b: &[u8], off: usize) -> Option<u16> {
     let bytes = b.get(off..off.checked_add(2)?)?;
@@ -371,7 +368,7 @@ fn frame_at(block: &[u8], off: usize, vnet: bool) -> Option<Frame<'_>> {
     });
     let gso = vnet && {
         let gso_type = *block.get(mac.checked_sub(VNET_HDR_LEN)? + 1)?;
-        matches!(gso_type & !GSO_ECN, GSO_TCPV4 | GSO_TCPV6)
+        crate::tap::vnet::is_tcp_gso(gso_type)
     };
     Some(Frame {
         data,
@@ -509,7 +506,7 @@ mod tests {
         let frame = tcp_super_frame(3000);
         let mut b = block(&[(&frame, 1, 0, 0)]);
         // The virtio-net header sits right in front of the frame (mac 80).
-        b[48 + 80 - VNET_HDR_LEN + 1] = GSO_TCPV4;
+        b[48 + 80 - VNET_HDR_LEN + 1] = 1; // VIRTIO_NET_HDR_GSO_TCPV4
         assert!(!frame_at(&b, 48, false).is_some_and(|f| f.gso));
         let f = frame_at(&b, 48, true).expect("frame");
         assert!(f.gso);

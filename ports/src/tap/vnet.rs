@@ -11,6 +11,12 @@
 //! cutting are finished later by the pipeline (`checksum::complete_partial`),
 //! as for veths.
 //!
+//! Whole: while the port's chain keeps super-frames whole
+//! ([`RxQueue::set_whole_gso`]), a super-frame is not cut: it goes through
+//! the pipeline as one packet (a packet buffer holds 64 KB) with its MSS in
+//! `meta.gso` and its checksum partial. A TAP output writes it on whole
+//! ([`TxQueue::send_gso`]); any other output cuts it.
+//!
 //! Transmit: consecutive segments of one TCP flow in a batch are joined
 //! back into a super-frame and written with a GSO header
 //! (`coalesce.rs`); every other frame is written with an all-zero header
@@ -33,6 +39,19 @@ const SPILL: usize = 65_536 + 18;
 const GSO_TCPV4: u8 = 1;
 const GSO_TCPV6: u8 = 4;
 const GSO_ECN: u8 = 0x80;
+/// `VIRTIO_NET_HDR_F_NEEDS_CSUM`: the checksum at `csum_start +
+/// csum_offset` is partial.
+const NEEDS_CSUM: u8 = 1;
+/// The smallest MSS a super-frame is held whole with: a sender asking for
+/// less (Linux's own floor is 48) has its frames cut on receipt, to the
+/// port's MTU.
+const MIN_WHOLE_MSS: u16 = 48;
+
+/// True for a virtio-net `gso_type` of TCP segmentation (IPv4 or IPv6,
+/// with or without ECN).
+pub(crate) fn is_tcp_gso(gso_type: u8) -> bool {
+    matches!(gso_type & !GSO_ECN, GSO_TCPV4 | GSO_TCPV6)
+}
 
 /// The receive half of a TAP port with the virtio-net header.
 pub struct VnetRx {
@@ -45,6 +64,8 @@ pub struct VnetRx {
     mtu: usize,
     /// Frames that could not be received whole (cumulative).
     drops: u64,
+    /// Hand super-frames that fit a packet over whole.
+    whole: bool,
 }
 
 impl VnetRx {
@@ -55,6 +76,7 @@ impl VnetRx {
             pending: None,
             mtu,
             drops: 0,
+            whole: false,
         }
     }
 
@@ -112,7 +134,16 @@ impl RxQueue for VnetRx {
             let Some(len) = n.checked_sub(HDR_LEN).filter(|&l| l > 0) else {
                 break;
             };
-            let gso = matches!(hdr[1] & !GSO_ECN, GSO_TCPV4 | GSO_TCPV6);
+            let gso = is_tcp_gso(hdr[1]);
+            let mss = u16::from_le_bytes([hdr[4], hdr[5]]);
+            if gso && self.whole && len <= room && hdr[0] & NEEDS_CSUM != 0 && mss >= MIN_WHOLE_MSS
+            {
+                p.set_len(len);
+                p.meta.gso = mss;
+                batch.commit();
+                added += 1;
+                continue;
+            }
             if !gso && len <= room {
                 p.set_len(len);
                 batch.commit();
@@ -150,6 +181,10 @@ impl RxQueue for VnetRx {
 
     fn kernel_drops(&self) -> u64 {
         self.drops
+    }
+
+    fn set_whole_gso(&mut self, on: bool) {
+        self.whole = on;
     }
 }
 
@@ -192,9 +227,47 @@ impl TxQueue for VnetTx {
         write_frame(&self.fd, &[0; HDR_LEN], frame)
     }
 
+    fn takes_gso(&self) -> bool {
+        true
+    }
+
+    fn send_gso(&mut self, frame: &[u8], mss: u16) -> bool {
+        let Some(hdr) = gso_header(frame, mss) else {
+            return false;
+        };
+        // In order: what was joined so far goes first.
+        self.write_joined();
+        write_frame(&self.fd, &hdr, frame)
+    }
+
     fn flush(&mut self) {
         self.write_joined();
     }
+}
+
+/// The virtio-net header that hands `frame`, a TCP super-frame with a
+/// partial checksum, to the kernel to cut into segments of `mss` bytes.
+/// `None` when it is not TCP over IPv4 or IPv6.
+fn gso_header(frame: &[u8], mss: u16) -> Option<[u8; HDR_LEN]> {
+    let l4 = pipeline::parse::locate_l4(frame)?;
+    if l4.proto != pipeline::wire::ip_proto::TCP || l4.len < 20 {
+        return None;
+    }
+    let thl = usize::from(frame[l4.off + 12] >> 4) * 4;
+    let gso_type = match pipeline::parse::l3_offset(frame)?.1 {
+        pipeline::wire::eth::TYPE_IPV4 => GSO_TCPV4,
+        _ => GSO_TCPV6,
+    };
+    let hdr_len = u16::try_from(l4.off + thl).ok()?;
+    let csum_start = u16::try_from(l4.off).ok()?;
+    let mut h = [0u8; HDR_LEN];
+    h[0] = NEEDS_CSUM;
+    h[1] = gso_type;
+    h[2..4].copy_from_slice(&hdr_len.to_le_bytes());
+    h[4..6].copy_from_slice(&mss.to_le_bytes());
+    h[6..8].copy_from_slice(&csum_start.to_le_bytes());
+    h[8..10].copy_from_slice(&16u16.to_le_bytes());
+    Some(h)
 }
 
 /// Writes one frame behind its virtio-net header (a TAP device, or a

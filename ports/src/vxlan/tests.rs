@@ -102,35 +102,42 @@ fn datagrams_sent_raw_come_back_batched_with_their_sender() {
 }
 
 #[test]
-fn a_big_datagram_that_is_not_a_tcp_super_frame_is_whole_or_dropped_and_counted() {
+fn a_big_datagram_that_is_not_a_tcp_super_frame_arrives_whole() {
     let mut rx = open_rx(Some(LOOPBACK), 0).expect("open_rx");
     let port = rx.local_port();
     let mut tx = open_tx().expect("open_tx");
 
-    // No TCP inside to cut into segments: 5,000 bytes (a jumbo frame) fit
-    // a packet and arrive whole; 20,000 (less than lo's MTU) do not fit
-    // and are dropped and counted.
+    // No TCP inside to cut into segments: 5,000 bytes (a jumbo frame) and
+    // 60,000 (more than a jumbo frame, less than lo's MTU) arrive whole: a
+    // packet holds any UDP datagram.
     let big = |len: u16| {
         let mut d = vec![0u8; usize::from(len)];
         d[..PAYLOAD].copy_from_slice(&datagram(port, 0)[..PAYLOAD]);
         d[2..4].copy_from_slice(&len.to_be_bytes());
         d[24..26].copy_from_slice(&(len - 20).to_be_bytes());
+        for (i, b) in d[PAYLOAD..].iter_mut().enumerate().skip(64) {
+            *b = i as u8;
+        }
         d
     };
     // Too big for the raw transmit path: sent from a plain UDP socket.
     let udp = std::net::UdpSocket::bind((LOOPBACK, 0)).expect("bind");
-    let sent = udp.send_to(&big(20_000)[PAYLOAD..], (LOOPBACK, port));
-    assert_eq!(sent.ok(), Some(20_000 - PAYLOAD));
+    let sent = udp.send_to(&big(60_000)[PAYLOAD..], (LOOPBACK, port));
+    assert_eq!(sent.ok(), Some(60_000 - PAYLOAD));
     assert!(tx.send(&big(5000)));
     assert!(tx.send(&datagram(port, 1)));
     tx.flush();
     assert_eq!(tx.errors(), 0);
 
-    let (got, _) = receive(&mut rx, 2);
-    assert_eq!(got.len(), 2);
-    assert_eq!(got[0].0[..], big(5000)[PAYLOAD..]);
-    assert_eq!(got[1].0[..], datagram(port, 1)[PAYLOAD..]);
-    assert_eq!(rx.kernel_drops(), 1);
+    let (got, _) = receive(&mut rx, 3);
+    assert_eq!(got.len(), 3);
+    assert!(
+        got[0].0[..] == big(60_000)[PAYLOAD..],
+        "60,000 bytes, whole"
+    );
+    assert_eq!(got[1].0[..], big(5000)[PAYLOAD..]);
+    assert_eq!(got[2].0[..], datagram(port, 1)[PAYLOAD..]);
+    assert_eq!(rx.kernel_drops(), 0);
 }
 
 #[test]

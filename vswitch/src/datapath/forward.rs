@@ -104,6 +104,8 @@ pub struct Forwarder {
     reply: Box<Reply>,
     /// Frames that left by patch ports, to enter their peers.
     patch: patch::PatchQueue,
+    /// Cuts super-frames for ports that do not take them whole.
+    cut: super::gso::Cutter,
     /// The datapath clock of the batch being forwarded.
     now_ms: u64,
 }
@@ -133,6 +135,7 @@ impl Forwarder {
                 buf: [0; REPLY_MAX],
             }),
             patch: patch::PatchQueue::default(),
+            cut: super::gso::Cutter::default(),
             now_ms: 0,
         }
     }
@@ -388,6 +391,10 @@ impl Forwarder {
                 Egress::Untagged => None,
                 Egress::Tagged(tpid) => Some(tpid),
             };
+            if pkt.meta.gso != 0 {
+                self.send_super(&mut **tx, out, pkt, tpid, &mut c);
+                continue;
+            }
             if let Some(encap) = &out.encap {
                 let scratch = &mut self.scratch;
                 if encapsulate(&mut **tx, encap, pkt, tpid, shared, scratch, &mut c) {
@@ -446,6 +453,28 @@ impl Forwarder {
         }
         if c.too_big > 0 {
             out.stats.add_drop(DropReason::TxTooBig, c.too_big);
+        }
+    }
+
+    /// Sends `pkt`, a TCP super-frame held whole, by `out`: whole where
+    /// the port takes it, else as its segments.
+    #[cold]
+    #[inline(never)]
+    fn send_super(
+        &mut self,
+        tx: &mut dyn TxQueue,
+        out: &PortRef,
+        pkt: &Packet,
+        tpid: Option<u16>,
+        c: &mut TxCount,
+    ) {
+        if out.takes_whole(tpid) {
+            let ok = tx.send_gso(pkt.data(), pkt.meta.gso);
+            c.count(ok, pkt.len());
+        } else if self.cut.send(tx, out, pkt, tpid, &mut self.scratch, c) {
+            if let Some(encap) = &out.encap {
+                self.reply_frag_needed(pkt, encap.max_inner);
+            }
         }
     }
 
@@ -516,17 +545,17 @@ impl Forwarder {
 
 /// What one output call sent and dropped.
 #[derive(Default)]
-struct TxCount {
+pub(super) struct TxCount {
     sent: u64,
     bytes: u64,
     /// The transmit ring was full.
     full: u64,
-    too_big: u64,
+    pub(super) too_big: u64,
 }
 
 impl TxCount {
     #[inline]
-    fn count(&mut self, ok: bool, len: usize) {
+    pub(super) fn count(&mut self, ok: bool, len: usize) {
         if ok {
             self.sent += 1;
             self.bytes += len as u64;
@@ -539,7 +568,7 @@ impl TxCount {
 /// Writes `pkt` to a tunnel port's underlay: the outer headers of each
 /// remote it goes to, then the frame (with its VLAN tag, if the port wants
 /// one). Returns true when the frame is too big for the underlay.
-fn encapsulate(
+pub(super) fn encapsulate(
     tx: &mut dyn TxQueue,
     encap: &Encap,
     pkt: &Packet,

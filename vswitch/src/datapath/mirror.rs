@@ -126,7 +126,7 @@ fn send_copy(out: &PortRef, pkt: &Packet, tag: Option<u16>) -> bool {
 fn send_copy_vid(out: &PortRef, pkt: &Packet, tag: Option<u16>, vid: u16) -> bool {
     let f = pkt.data();
     let mut tx = out.tx.lock().unwrap_or_else(PoisonError::into_inner);
-    let ok = match tag {
+    let mut send = |f: &[u8]| match tag {
         None => tx.send(f),
         Some(tpid) => {
             let tci = pipeline::wire::vlan::tci(pkt.meta.pcp, vid);
@@ -135,6 +135,11 @@ fn send_copy_vid(out: &PortRef, pkt: &Packet, tag: Option<u16>, vid: u16) -> boo
             let at = TAG_OFFSET.min(f.len());
             tx.send_parts(&[&f[..at], &tag, &f[at..]])
         }
+    };
+    let ok = match pkt.meta.gso {
+        0 => send(f),
+        // A super-frame held whole is mirrored as its segments.
+        _ => super::gso::each_segment(pkt, send).1 == 0,
     };
     tx.flush();
     drop(tx);

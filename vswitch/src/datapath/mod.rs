@@ -5,6 +5,7 @@
 
 pub mod cycles;
 pub mod forward;
+pub mod gso;
 pub mod mirror;
 pub mod outbox;
 pub mod patch;
@@ -33,6 +34,8 @@ pub struct DpPort {
     /// `TxQueue::flush_is_syscall`: time the flush (two TSC reads, not
     /// worth it around a flush that does nothing).
     pub timed_flush: bool,
+    /// `TxQueue::takes_gso`: super-frames may leave whole.
+    pub takes_gso: bool,
     pub stats: Arc<PortStats>,
     /// Storm control: the frames this port's traffic may flood.
     pub flood_limit: storm::FloodLimit,
@@ -172,6 +175,20 @@ impl PortRef {
             routed: false,
             hooks: None,
         }
+    }
+
+    /// True when frames received on this port may come as TCP
+    /// super-frames held whole: a bridge port whose stages all keep them.
+    pub fn keeps_gso(&self) -> bool {
+        self.bridge.is_some() && self.ingress.keeps_gso()
+    }
+
+    /// True when a super-frame held whole leaves by this port as it is:
+    /// the port takes them (a TAP), untagged, not encapsulated. Others
+    /// get its segments (`gso::Cutter`).
+    #[inline]
+    pub fn takes_whole(&self, tpid: Option<u16>) -> bool {
+        self.dp.takes_gso && tpid.is_none() && self.encap.is_none()
     }
 
     /// A tunnel port (split horizon: floods from one never enter another).

@@ -8,6 +8,7 @@
 
 use super::forward::in_batch_order;
 use super::PortRef;
+use pipeline::gso::Segmenter;
 use pipeline::vlan::{self, Egress};
 use pipeline::{Batch, DropReason, PortNo};
 
@@ -63,30 +64,57 @@ impl PatchQueue {
                 Egress::Untagged => None,
                 Egress::Tagged(tpid) => Some(tpid),
             };
-            let b = self.batch_for(peer, hops);
-            let Some(slot) = b.next_slot() else {
-                full += 1;
-                continue;
+            // A super-frame held whole crosses as its segments: the peer's
+            // chain may not keep it whole.
+            let mut cut = match pkt.meta.gso {
+                0 => None,
+                mss => match Segmenter::with_mss(pkt.data(), usize::from(mss)) {
+                    Some(c) => Some(c),
+                    None => {
+                        full += 1;
+                        continue;
+                    }
+                },
             };
-            if !slot.fill(pkt.data()) {
-                full += 1;
-                continue;
-            }
-            if let Some(tpid) = tpid {
-                slot.meta.vlan = pkt.meta.vlan;
-                slot.meta.pcp = pkt.meta.pcp;
-                if !vlan::push_tag(slot, tpid) {
+            loop {
+                let b = self.batch_for(peer, hops);
+                let Some(slot) = b.next_slot() else {
                     full += 1;
-                    continue;
+                    break;
+                };
+                let filled = match &mut cut {
+                    None => slot.fill(pkt.data()),
+                    Some(c) => match c.next_into(pkt.data(), slot.rx_area()) {
+                        Some(n) => {
+                            slot.set_len(n);
+                            true
+                        }
+                        None => break,
+                    },
+                };
+                if !filled {
+                    full += 1;
+                    break;
+                }
+                if let Some(tpid) = tpid {
+                    slot.meta.vlan = pkt.meta.vlan;
+                    slot.meta.pcp = pkt.meta.pcp;
+                    if !vlan::push_tag(slot, tpid) {
+                        full += 1;
+                        break;
+                    }
+                }
+                let len = slot.len();
+                if let Some(t) = out.hooks.as_deref().and_then(|h| h.taps()) {
+                    t.tx(&[slot.data()]);
+                }
+                b.commit();
+                sent += 1;
+                bytes += len as u64;
+                if cut.is_none() {
+                    break;
                 }
             }
-            let len = slot.len();
-            if let Some(t) = out.hooks.as_deref().and_then(|h| h.taps()) {
-                t.tx(&[slot.data()]);
-            }
-            b.commit();
-            sent += 1;
-            bytes += len as u64;
         }
         out.stats.add_tx_locked(sent, bytes);
         if full > 0 {

@@ -389,7 +389,9 @@ impl Worker {
         let mut window_start = now;
 
         loop {
+            let mut changed = false;
             while let Ok(cmd) = self.commands.try_recv() {
+                changed = true;
                 match cmd {
                     Command::AddRxq {
                         port_no,
@@ -426,6 +428,13 @@ impl Worker {
                     Command::Stop => return,
                 }
                 pollfds_stale = true;
+            }
+            if changed {
+                // Super-frames come whole only to chains that keep them.
+                for q in rxqs.iter_mut() {
+                    let whole = snap.port(q.port_no).is_some_and(|p| p.keeps_gso());
+                    q.rxq.set_whole_gso(whole);
+                }
             }
 
             let c0 = cycles::now();

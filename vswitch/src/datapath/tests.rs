@@ -39,6 +39,7 @@ fn rig(vlans: Vec<VlanPort>) -> Rig {
                 port_no: i as PortNo + 1,
                 max_frame: 1522,
                 timed_flush: false,
+                takes_gso: false,
                 tx: Mutex::new(Box::new(MemoryTx {
                     output: q,
                     limit: 1 << 20,
@@ -154,6 +155,7 @@ fn random_frames_never_panic() {
         VlanPort::new(Some(VlanMode::Dot1qTunnel), Some(10), &[], &[5], true),
     ];
     let mut r = rig(modes);
+    let mut b = Batch::new();
     let mut x: u64 = 0x1234_5678;
     let mut next = || {
         x ^= x << 13;
@@ -191,7 +193,21 @@ fn random_frames_never_panic() {
             }
             frames.push(f);
         }
-        r.send(port, &frames);
+        if round % 7 == 0 {
+            frames.push(super_frame((next() % 4) as u8, (next() % 20_000) as usize));
+        }
+        // Some claim to be super-frames held whole, with any MSS: a
+        // container's raw socket can hand its TAP such a header.
+        b.clear();
+        for f in &frames {
+            b.push_copy(f);
+        }
+        for p in b.packets_mut() {
+            if next() % 4 == 0 {
+                p.meta.gso = (48 + next() % 3000) as u16;
+            }
+        }
+        r.fwd.process(&r.snap, port, &mut b, 0);
         for p in 1..=6 {
             r.take(p);
         }
@@ -200,4 +216,108 @@ fn random_frames_never_panic() {
         .map(|p| r.snap.port(p).unwrap().stats.rx_packets.load(Relaxed))
         .sum();
     assert!(rx > 10_000, "only {rx} frames went through");
+}
+
+/// A TAP-like output that takes super-frames whole; records (frame, MSS),
+/// MSS 0 for ordinary frames.
+struct WholeTx(Arc<Mutex<Sent>>);
+
+/// Frames with their MSS, as [`WholeTx`] got them.
+type Sent = Vec<(Vec<u8>, u16)>;
+
+impl ports::TxQueue for WholeTx {
+    fn send(&mut self, frame: &[u8]) -> bool {
+        self.0.lock().unwrap().push((frame.to_vec(), 0));
+        true
+    }
+    fn takes_gso(&self) -> bool {
+        true
+    }
+    fn send_gso(&mut self, frame: &[u8], mss: u16) -> bool {
+        self.0.lock().unwrap().push((frame.to_vec(), mss));
+        true
+    }
+    fn flush(&mut self) {}
+}
+
+/// An IPv4 TCP super-frame from MAC 1 to MAC `dst` with `n` payload bytes
+/// and a partial checksum (the pseudo-header sum), as a TSO sender gives.
+fn super_frame(dst: u8, n: usize) -> Vec<u8> {
+    use pipeline::checksum::{fold, sum};
+    let mut f = frame(dst, 1);
+    f.truncate(14);
+    let t = ((40 + n) as u16).to_be_bytes();
+    f.extend_from_slice(&[
+        0x45, 0, t[0], t[1], 0, 1, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+    ]);
+    let c = pipeline::checksum::checksum(&f[14..34]).to_be_bytes();
+    f[24..26].copy_from_slice(&c);
+    f.extend_from_slice(&[
+        0, 80, 0, 81, 0, 0, 0, 1, 0, 0, 0, 1, 0x50, 0x10, 0xff, 0xff, 0, 0, 0, 0,
+    ]);
+    f.extend((0..n).map(|i| (i % 251) as u8));
+    let partial = fold(sum(&f[26..34], 6 + 20 + n as u64));
+    f[50..52].copy_from_slice(&partial.to_be_bytes());
+    f
+}
+
+#[test]
+fn a_super_frame_goes_whole_to_a_port_that_takes_it_and_cut_to_others() {
+    let mut r = rig(vec![VlanPort::default(); 3]);
+    let whole = Arc::new(Mutex::new(Vec::new()));
+    let mut p3 = r.snap.ports[3].clone().unwrap();
+    p3.dp = Arc::new(DpPort {
+        name: "p3".into(),
+        port_no: 3,
+        max_frame: 1522,
+        timed_flush: false,
+        takes_gso: true,
+        tx: Mutex::new(Box::new(WholeTx(whole.clone()))),
+        stats: Arc::new(PortStats::default()),
+        flood_limit: super::storm::FloodLimit::new(0),
+    });
+    assert!(
+        p3.keeps_gso(),
+        "a plain bridge port's chain keeps super-frames"
+    );
+    r.snap.ports[3] = Some(p3);
+    r.send(2, &[frame(1, 2)]);
+    r.send(3, &[frame(1, 3)]);
+    r.take(1);
+    r.take(2);
+    whole.lock().unwrap().clear();
+    let f = super_frame(3, 5000);
+    let send = |r: &mut Rig, f: &[u8]| {
+        let mut b = Batch::new();
+        b.push_copy(f);
+        b.packets_mut()[0].meta.gso = 1000;
+        r.fwd.process(&r.snap, 1, &mut b, 0);
+    };
+    // Known unicast to the TAP-like port: whole, partial checksum kept.
+    send(&mut r, &f);
+    {
+        let w = whole.lock().unwrap();
+        assert_eq!(w.len(), 1);
+        assert!(w[0].0 == f && w[0].1 == 1000, "changed on the way");
+    }
+    assert!(r.take(2).is_empty());
+    // Known unicast to an ordinary port: five segments with checksums.
+    let f2 = super_frame(2, 5000);
+    send(&mut r, &f2);
+    let segs = r.take(2);
+    assert_eq!(segs.len(), 5);
+    let mut payload = Vec::new();
+    for s in &segs {
+        assert_eq!(s.len(), 54 + 1000);
+        assert_eq!(pipeline::checksum::l4_checksum_ok(s), Some(true));
+        payload.extend_from_slice(&s[54..]);
+    }
+    assert!(payload == f2[54..], "the payload, in order");
+    // A flood: whole to one, cut to the other.
+    whole.lock().unwrap().clear();
+    send(&mut r, &super_frame(9, 2500));
+    assert_eq!(r.take(2).len(), 3);
+    assert_eq!(whole.lock().unwrap().len(), 1);
+    let tx = r.snap.ports[2].as_ref().unwrap().stats.snapshot("p2");
+    assert_eq!(tx.tx_dropped, 0, "{tx:?}");
 }

@@ -620,6 +620,7 @@ impl Runtime {
                     port_no,
                     max_frame: status.mtu as usize + L2_OVERHEAD,
                     timed_flush: tx.flush_is_syscall(),
+                    takes_gso: tx.takes_gso(),
                     tx: Mutex::new(tx),
                     stats,
                     flood_limit: FloodLimit::new(p.flood_pps),
