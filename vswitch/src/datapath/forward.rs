@@ -568,6 +568,7 @@ impl TxCount {
 /// Writes `pkt` to a tunnel port's underlay: the outer headers of each
 /// remote it goes to, then the frame (with its VLAN tag, if the port wants
 /// one). Returns true when the frame is too big for the underlay.
+#[inline(always)]
 pub(super) fn encapsulate(
     tx: &mut dyn TxQueue,
     encap: &Encap,
