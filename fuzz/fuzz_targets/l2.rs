@@ -30,7 +30,7 @@ fuzz_target!(|data: &[u8]| {
             p.meta.in_port = *port as u16 % 4;
             p.meta.tun_remote = u32::from(*port >> 6);
             // Some claim to be super-frames held whole (any length).
-            p.meta.gso = u16::from(*port & 0x20 != 0) * 1448;
+            p.set_gso(u16::from(*port & 0x20 != 0) * 1448);
         }
         let mut v = [Verdict::Continue; 3];
         now += 7;

@@ -75,7 +75,7 @@ impl Segmenter {
         })
     }
 
-    /// Plans cutting a super-frame held whole in a packet (`meta.gso`)
+    /// Plans cutting a super-frame held whole in a packet (`Packet::gso`)
     /// into segments of `mss` payload bytes each, as its sender asked.
     pub fn with_mss(buf: &[u8], mss: usize) -> Option<Segmenter> {
         let mut s = Segmenter::new(buf, 0, usize::MAX)?;

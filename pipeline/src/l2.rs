@@ -54,7 +54,7 @@ impl Stage for L2Switch {
 #[cold]
 #[inline(never)]
 fn held_whole(pkt: &Packet) -> bool {
-    pkt.meta.gso != 0
+    pkt.gso() != 0
 }
 
 /// Runs the stage over `pkts`, whose VLAN (`meta.vlan`) and ingress port
@@ -89,7 +89,7 @@ pub fn switch(
         }
         let from = Dest::new(pkt.meta.in_port, pkt.meta.tun_remote);
         let vlan = (pkt.meta.vlan as u64) << 48;
-        let whole = pkt.meta.gso != 0;
+        let whole = pkt.gso() != 0;
         let frame = pkt.data_mut();
         // Both MACs from two 8-byte loads: dst is bytes 0..6, src 6..12.
         let head = u64::from_be_bytes(frame[0..8].try_into().unwrap_or([0; 8]));

@@ -4,7 +4,7 @@
 //! copying the frame. `HEADROOM` leaves room for a VXLAN encapsulation (50 bytes)
 //! plus two VLAN tags with slack; the tail room holds frames up to
 //! `MAX_FRAME`: jumbo frames, and the 64 KB TCP super-frames a TAP's TSO
-//! sender hands over, held whole (`Meta::gso`).
+//! sender hands over, held whole (`Packet::gso`).
 //!
 //! Packets are not `Clone`: a packet lives in a [`crate::Batch`] slot and is
 //! reused for the lifetime of the thread that owns the batch.
@@ -60,11 +60,6 @@ pub struct Meta {
     pub l3: u16,
     pub l4: u16,
     pub proto: u8,
-    /// For a TCP super-frame held whole (a TSO sender's, taken from a TAP
-    /// with its virtio-net header): the payload bytes per segment (MSS).
-    /// Its TCP checksum is partial (the pseudo-header sum), to be finished
-    /// per segment by whoever cuts it. 0 = an ordinary frame.
-    pub gso: u16,
 }
 
 /// A buffer a receive path lends to a packet.
@@ -81,6 +76,8 @@ pub struct Packet {
     own: NonNull<OwnBuf>,
     start: usize,
     len: usize,
+    /// See [`Packet::gso`]. Kept out of [`Meta`], which stays 16 bytes.
+    gso: u16,
     pub meta: Meta,
 }
 
@@ -115,6 +112,7 @@ impl Packet {
             own,
             start: HEADROOM,
             len: 0,
+            gso: 0,
             meta: Meta::default(),
         }
     }
@@ -148,6 +146,7 @@ impl Packet {
         self.cap = BUF_SIZE;
         self.start = start;
         self.len = len;
+        self.gso = 0;
         self.meta = Meta::default();
         true
     }
@@ -168,6 +167,7 @@ impl Packet {
         self.buf = frame.cast();
         self.start = HEADROOM;
         self.len = 0;
+        self.gso = 0;
         self.meta = Meta::default();
         Some(taken)
     }
@@ -200,6 +200,7 @@ impl Packet {
     pub fn reset(&mut self) {
         self.start = HEADROOM;
         self.len = 0;
+        self.gso = 0;
         self.meta = Meta::default();
     }
 
@@ -222,6 +223,23 @@ impl Packet {
     pub fn rx_area(&mut self) -> &mut [u8] {
         self.reset();
         &mut self.buf_mut()[HEADROOM..]
+    }
+
+    /// For a TCP super-frame held whole (a TSO sender's, taken from a TAP
+    /// with its virtio-net header): the payload bytes per segment (MSS).
+    /// Its TCP checksum is partial (the pseudo-header sum), to be finished
+    /// per segment by whoever cuts it. 0 = an ordinary frame; every new
+    /// frame starts at 0.
+    #[inline]
+    pub fn gso(&self) -> u16 {
+        self.gso
+    }
+
+    /// Marks the frame a TCP super-frame held whole, cut at `mss` bytes of
+    /// payload a segment ([`Packet::gso`]).
+    #[inline]
+    pub fn set_gso(&mut self, mss: u16) {
+        self.gso = mss;
     }
 
     /// Sets the frame length after a read into [`Packet::rx_area`].

@@ -47,7 +47,7 @@ pub trait Stage: Send + Sync {
     }
 
     /// True when the stage takes a TCP super-frame held whole
-    /// (`meta.gso` set, longer than any MTU, its TCP checksum partial) as
+    /// (`Packet::gso` set, longer than any MTU, its TCP checksum partial) as
     /// one packet: it needs no frame within an MTU, and rewrites neither
     /// addresses, ports nor checksums. A port hands super-frames over whole
     /// only when every stage of its chain says so; otherwise they are cut

@@ -14,7 +14,7 @@
 //! Whole: while the port's chain keeps super-frames whole
 //! ([`RxQueue::set_whole_gso`]), a super-frame is not cut: it goes through
 //! the pipeline as one packet (a packet buffer holds 64 KB) with its MSS in
-//! `meta.gso` and its checksum partial. A TAP output writes it on whole
+//! `Packet::gso` and its checksum partial. A TAP output writes it on whole
 //! ([`TxQueue::send_gso`]); any other output cuts it.
 //!
 //! Transmit: consecutive segments of one TCP flow in a batch are joined
@@ -139,7 +139,7 @@ impl RxQueue for VnetRx {
             if gso && self.whole && len <= room && hdr[0] & NEEDS_CSUM != 0 && mss >= MIN_WHOLE_MSS
             {
                 p.set_len(len);
-                p.meta.gso = mss;
+                p.set_gso(mss);
                 batch.commit();
                 added += 1;
                 continue;

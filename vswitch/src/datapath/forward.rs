@@ -391,7 +391,7 @@ impl Forwarder {
                 Egress::Untagged => None,
                 Egress::Tagged(tpid) => Some(tpid),
             };
-            if pkt.meta.gso != 0 {
+            if pkt.gso() != 0 {
                 self.send_super(&mut **tx, out, pkt, tpid, &mut c);
                 continue;
             }
@@ -469,7 +469,7 @@ impl Forwarder {
         c: &mut TxCount,
     ) {
         if out.takes_whole(tpid) {
-            let ok = tx.send_gso(pkt.data(), pkt.meta.gso);
+            let ok = tx.send_gso(pkt.data(), pkt.gso());
             c.count(ok, pkt.len());
         } else if self.cut.send(tx, out, pkt, tpid, &mut self.scratch, c) {
             if let Some(encap) = &out.encap {

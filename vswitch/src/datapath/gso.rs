@@ -1,4 +1,4 @@
-//! TCP super-frames held whole (`meta.gso`: a container's TSO sender
+//! TCP super-frames held whole (`Packet::gso`: a container's TSO sender
 //! behind a TAP, see `ports::tap::vnet`) leaving by a port that does not
 //! take them whole: an AF_XDP or AF_PACKET port, a tunnel, a tagged
 //! egress. They are cut here into segments of the sender's MSS, each with
@@ -9,7 +9,7 @@ use super::forward::{encapsulate, TxCount};
 use super::PortRef;
 use pipeline::gso::Segmenter;
 use pipeline::vlan;
-use pipeline::{Meta, Packet};
+use pipeline::Packet;
 use ports::TxQueue;
 
 /// A packet to cut segments into, reused.
@@ -39,7 +39,7 @@ impl Cutter {
         c: &mut TxCount,
     ) -> bool {
         let frame = pkt.data();
-        let Some(mut cut) = Segmenter::with_mss(frame, usize::from(pkt.meta.gso)) else {
+        let Some(mut cut) = Segmenter::with_mss(frame, usize::from(pkt.gso())) else {
             c.too_big += 1;
             return false;
         };
@@ -47,7 +47,7 @@ impl Cutter {
         let (mut too_big, mut any) = (false, false);
         while let Some(n) = cut.next_into(frame, seg.rx_area()) {
             seg.set_len(n);
-            seg.meta = Meta { gso: 0, ..pkt.meta };
+            seg.meta = pkt.meta;
             too_big |= send_segment(tx, out, seg, tpid, scratch, c);
             any = true;
         }
@@ -86,7 +86,7 @@ fn send_segment(
 /// rare paths (mirror copies) that take frames one by one.
 pub(super) fn each_segment(pkt: &Packet, mut send: impl FnMut(&[u8]) -> bool) -> (u64, u64) {
     let frame = pkt.data();
-    let Some(mut cut) = Segmenter::with_mss(frame, usize::from(pkt.meta.gso)) else {
+    let Some(mut cut) = Segmenter::with_mss(frame, usize::from(pkt.gso())) else {
         return (0, 1);
     };
     let mut buf = vec![0u8; cut.max_len()];

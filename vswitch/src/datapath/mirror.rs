@@ -136,7 +136,7 @@ fn send_copy_vid(out: &PortRef, pkt: &Packet, tag: Option<u16>, vid: u16) -> boo
             tx.send_parts(&[&f[..at], &tag, &f[at..]])
         }
     };
-    let ok = match pkt.meta.gso {
+    let ok = match pkt.gso() {
         0 => send(f),
         // A super-frame held whole is mirrored as its segments.
         _ => super::gso::each_segment(pkt, send).1 == 0,

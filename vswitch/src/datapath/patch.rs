@@ -66,7 +66,7 @@ impl PatchQueue {
             };
             // A super-frame held whole crosses as its segments: the peer's
             // chain may not keep it whole.
-            let mut cut = match pkt.meta.gso {
+            let mut cut = match pkt.gso() {
                 0 => None,
                 mss => match Segmenter::with_mss(pkt.data(), usize::from(mss)) {
                     Some(c) => Some(c),

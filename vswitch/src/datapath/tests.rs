@@ -204,7 +204,7 @@ fn random_frames_never_panic() {
         }
         for p in b.packets_mut() {
             if next() % 4 == 0 {
-                p.meta.gso = (48 + next() % 3000) as u16;
+                p.set_gso((48 + next() % 3000) as u16);
             }
         }
         r.fwd.process(&r.snap, port, &mut b, 0);
@@ -290,7 +290,7 @@ fn a_super_frame_goes_whole_to_a_port_that_takes_it_and_cut_to_others() {
     let send = |r: &mut Rig, f: &[u8]| {
         let mut b = Batch::new();
         b.push_copy(f);
-        b.packets_mut()[0].meta.gso = 1000;
+        b.packets_mut()[0].set_gso(1000);
         r.fwd.process(&r.snap, 1, &mut b, 0);
     };
     // Known unicast to the TAP-like port: whole, partial checksum kept.
