@@ -128,8 +128,10 @@ pub const GATHER_MAX: usize = 9216 + 64;
 /// The largest MTU a port of the switch carries: jumbo frames of 9,000
 /// bytes. A packet's own buffer holds them ([`pipeline::OWN_SIZE`]); AF_XDP
 /// takes them as several UMEM frames (multi-buffer, `XDP_USE_SG`, Linux
-/// 6.6+), TAP and AF_PACKET read them whole. `attach --mtu` and
-/// `mtu_request` refuse more.
+/// 6.6+), TAP and AF_PACKET read them whole; a flooded frame that gets a
+/// tag or tunnel headers on the way out is gathered in [`GATHER_MAX`].
+/// `attach --mtu` and `mtu_request` refuse more. (Only a TCP super-frame,
+/// held whole, is longer than the MTU inside the switch.)
 pub const MAX_MTU: u32 = 9000;
 
 /// The largest MTU of an AF_XDP port bound without multi-buffer (a kernel

@@ -132,12 +132,10 @@ impl Coalescer {
             let tcp_len = b.len() - L4;
             let pseudo = fold(sum(&b[ETH + 12..ETH + 20], 6 + tcp_len as u64));
             put_be16(b, L4 + 16, pseudo);
-            hdr[0] = 1; // VIRTIO_NET_HDR_F_NEEDS_CSUM
-            hdr[1] = 1; // VIRTIO_NET_HDR_GSO_TCPV4
-            hdr[2..4].copy_from_slice(&(self.hdr as u16).to_le_bytes());
-            hdr[4..6].copy_from_slice(&(self.mss as u16).to_le_bytes());
-            hdr[6..8].copy_from_slice(&(L4 as u16).to_le_bytes());
-            hdr[8..10].copy_from_slice(&16u16.to_le_bytes());
+            // The joined frame is TCP over IPv4 by construction (`joinable`).
+            if let Some(h) = super::vnet::gso_header(b, self.mss as u16) {
+                hdr = h;
+            }
         }
         self.hdr = 0;
         self.segs = 0;

@@ -248,16 +248,24 @@ impl TxQueue for VnetTx {
 /// The virtio-net header that hands `frame`, a TCP super-frame with a
 /// partial checksum, to the kernel to cut into segments of `mss` bytes.
 /// `None` when it is not TCP over IPv4 or IPv6.
-fn gso_header(frame: &[u8], mss: u16) -> Option<[u8; HDR_LEN]> {
+pub(super) fn gso_header(frame: &[u8], mss: u16) -> Option<[u8; HDR_LEN]> {
     let l4 = pipeline::parse::locate_l4(frame)?;
     if l4.proto != pipeline::wire::ip_proto::TCP || l4.len < 20 {
         return None;
     }
     let thl = usize::from(frame[l4.off + 12] >> 4) * 4;
-    let gso_type = match pipeline::parse::l3_offset(frame)?.1 {
+    if thl < 20 || thl > l4.len {
+        return None;
+    }
+    let mut gso_type = match pipeline::parse::l3_offset(frame)?.1 {
         pipeline::wire::eth::TYPE_IPV4 => GSO_TCPV4,
         _ => GSO_TCPV6,
     };
+    // CWR: the sender's stack asked for ECN segmentation (only the first
+    // segment keeps the flag).
+    if frame[l4.off + 13] & 0x80 != 0 {
+        gso_type |= GSO_ECN;
+    }
     let hdr_len = u16::try_from(l4.off + thl).ok()?;
     let csum_start = u16::try_from(l4.off).ok()?;
     let mut h = [0u8; HDR_LEN];
@@ -288,4 +296,43 @@ pub(crate) fn write_frame(fd: &OwnedFd, hdr: &[u8; HDR_LEN], frame: &[u8]) -> bo
     // open for as long as `fd` is borrowed.
     let n = unsafe { libc::writev(fd.as_raw_fd(), iov.as_ptr(), 2) };
     usize::try_from(n).is_ok_and(|n| n == HDR_LEN + frame.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Ethernet + IPv4 + TCP (with `flags`) + `n` bytes of payload.
+    fn tcp4(flags: u8, n: usize) -> Vec<u8> {
+        let mut f = vec![0u8; 14 + 20 + 20 + n];
+        f[12..14].copy_from_slice(&[0x08, 0x00]);
+        f[14] = 0x45;
+        f[16..18].copy_from_slice(&((40 + n) as u16).to_be_bytes());
+        f[23] = 6;
+        f[14 + 20 + 12] = 0x50;
+        f[14 + 20 + 13] = flags;
+        f
+    }
+
+    #[test]
+    fn a_super_frame_gets_the_header_that_asks_the_kernel_to_cut_it() {
+        let h = gso_header(&tcp4(0x10, 60_000), 1448).expect("TCP over IPv4");
+        assert_eq!(h[0], NEEDS_CSUM);
+        assert_eq!(h[1], GSO_TCPV4);
+        assert_eq!(u16::from_le_bytes([h[2], h[3]]), 54, "headers end");
+        assert_eq!(u16::from_le_bytes([h[4], h[5]]), 1448, "MSS");
+        assert_eq!(u16::from_le_bytes([h[6], h[7]]), 34, "checksum start");
+        assert_eq!(u16::from_le_bytes([h[8], h[9]]), 16, "checksum offset");
+        let ecn = gso_header(&tcp4(0x90, 3000), 1448).expect("TCP");
+        assert_eq!(ecn[1], GSO_TCPV4 | GSO_ECN, "CWR asks for ECN");
+        let mut udp = tcp4(0x10, 3000);
+        udp[23] = 17;
+        assert!(gso_header(&udp, 1448).is_none());
+        let mut long = tcp4(0x10, 0);
+        long[14 + 20 + 12] = 0xf0;
+        assert!(
+            gso_header(&long, 1448).is_none(),
+            "a TCP header past the end"
+        );
+    }
 }

@@ -89,7 +89,7 @@ pub const MAC_LIMIT: (u64, u64) = (1, 1_000_000);
 /// option or column).
 pub fn mtu_too_big(what: &str, mtu: u32) -> String {
     format!(
-        "{what} {mtu}: the largest MTU is {} (jumbo frames; a packet buffer holds no more)",
+        "{what} {mtu}: the largest MTU is {} (jumbo frames: the largest frame a tag or a tunnel header is gathered around)",
         ports::MAX_MTU
     )
 }
