@@ -257,14 +257,14 @@ fn the_same_source_port_from_two_containers_to_one_server() {
     let p2 = s2.join().unwrap().unwrap().unwrap();
     assert_eq!((p1.1, p2.1), (100_000, 100_000));
     // Same server address, different server ports: endpoint-dependent
-    // mapping may keep 40000 for both. Now the same server port.
+    // mapping may keep 40000 for both. Now the same server port. The first
+    // server must be gone (its listener closed) before the second binds;
+    // the first connection's entry stays in TIME_WAIT and holds its tuple.
     let (_, s3) = tests::nat::tcp_server(&lab.outside, SERVER, 6003, seed).unwrap();
-    let r0 = dial(0, 6003);
-    r0.expect("first to 6003");
-    let (_, s5) = tests::nat::tcp_server(&lab.outside, SERVER, 6003, seed).unwrap();
-    let r1 = dial(1, 6003);
-    r1.expect("second to 6003");
+    dial(0, 6003).expect("first to 6003");
     let a = s3.join().unwrap().unwrap().unwrap().0;
+    let (_, s5) = tests::nat::tcp_server(&lab.outside, SERVER, 6003, seed).unwrap();
+    dial(1, 6003).expect("second to 6003");
     let b = s5.join().unwrap().unwrap().unwrap().0;
     assert_eq!(a.ip(), b.ip());
     assert_ne!(
