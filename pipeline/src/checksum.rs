@@ -119,14 +119,14 @@ pub fn complete_partial(frame: &mut [u8]) -> bool {
 /// [`complete_partial`] for a frame already parsed by [`locate_l4`].
 #[inline]
 pub fn complete_partial_l4(frame: &mut [u8], l4: &L4) -> bool {
-    complete_partial_unless(frame, l4, false)
+    complete_partial_unless(frame, l4, &0)
 }
 
 /// [`complete_partial_l4`], except that a partial checksum is left as it
-/// is when `keep` (a super-frame held whole, finished per segment later).
-/// `keep` is looked at only for a partial checksum, the rare case.
+/// is when `gso` is not 0 (a super-frame held whole, finished per segment
+/// later). `gso` is read only for a partial checksum, the rare case.
 #[inline]
-pub fn complete_partial_unless(frame: &mut [u8], l4: &L4, keep: bool) -> bool {
+pub fn complete_partial_unless(frame: &mut [u8], l4: &L4, gso: &u16) -> bool {
     let field = match l4.proto {
         ip_proto::TCP if l4.len >= tcp::MIN_HEADER_LEN => tcp::CHECKSUM,
         ip_proto::UDP if l4.len >= udp::HEADER_LEN => udp::CHECKSUM,
@@ -137,7 +137,7 @@ pub fn complete_partial_unless(frame: &mut [u8], l4: &L4, keep: bool) -> bool {
     let partial = fold(l4.pseudo);
     // 0x0000 and 0xffff are the same value in one's complement.
     let same = current == partial || (current | partial == 0xffff && current & partial == 0);
-    if !same || keep || (l4.proto == ip_proto::UDP && current == 0) {
+    if !same || *gso != 0 || (l4.proto == ip_proto::UDP && current == 0) {
         return false;
     }
     put_be16(frame, at, 0);

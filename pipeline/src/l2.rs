@@ -89,8 +89,7 @@ pub fn switch(
         }
         let from = Dest::new(pkt.meta.in_port, pkt.meta.tun_remote);
         let vlan = (pkt.meta.vlan as u64) << 48;
-        let whole = pkt.gso() != 0;
-        let frame = pkt.data_mut();
+        let (frame, gso) = pkt.data_mut_and_gso();
         // Both MACs from two 8-byte loads: dst is bytes 0..6, src 6..12.
         let head = u64::from_be_bytes(frame[0..8].try_into().unwrap_or([0; 8]));
         let tail = u64::from_be_bytes(frame[4..12].try_into().unwrap_or([0; 8]));
@@ -106,7 +105,7 @@ pub fn switch(
         {
             // A super-frame's partial checksum is finished per segment,
             // by the kernel behind a TAP or by whoever cuts it.
-            checksum::complete_partial_unless(frame, &l4, whole);
+            checksum::complete_partial_unless(frame, &l4, gso);
             let m = &mut pkt.meta;
             (m.l3, m.l4, m.proto) = (l4.l3 as u16, l4.off as u16, l4.proto);
         }

@@ -242,6 +242,19 @@ impl Packet {
         self.gso = mss;
     }
 
+    /// The frame to write, with its [`Packet::gso`] beside it, for a stage
+    /// that asks about the MSS only now and then (read through the
+    /// reference, it costs nothing when not asked).
+    #[inline]
+    pub fn data_mut_and_gso(&mut self) -> (&mut [u8], &u16) {
+        debug_assert!(self.start + self.len <= self.cap);
+        // SAFETY: as in `data_mut`; the frame lives in the buffer, never in
+        // the packet's fields, so the two borrows do not overlap.
+        let frame =
+            unsafe { std::slice::from_raw_parts_mut(self.buf.as_ptr().add(self.start), self.len) };
+        (frame, &self.gso)
+    }
+
     /// Sets the frame length after a read into [`Packet::rx_area`].
     #[inline]
     pub fn set_len(&mut self, len: usize) {
