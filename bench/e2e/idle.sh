@@ -9,6 +9,7 @@
 #
 #   sudo bench/e2e/idle.sh           (after cargo build --release)
 #   DUR=5 sudo bench/e2e/idle.sh
+#   TYPE=veth sudo bench/e2e/idle.sh   (containers by veth; the default is TAP)
 set -eu
 BIN=${BIN:-$(cd "$(dirname "$0")/../.." && pwd)/target/release}
 DUR=${DUR:-5}
@@ -91,7 +92,7 @@ for mode in adaptive fixed; do
     taskset -c 1 "$BIN/vswitchd" --rundir "$d" --db "$d/conf.db" --pmd-cpus 1 $flags --detach
     "$BIN/vswctl" --rundir "$d" add-br br0
     for i in 1 2; do
-        "$BIN/vswctl" --rundir "$d" attach br0 "$TAG-c$i" 10.63.0.$i/24
+        "$BIN/vswctl" --rundir "$d" attach br0 "$TAG-c$i" 10.63.0.$i/24 --type "${TYPE:-tap}"
     done
     ip netns exec "$TAG-c1" ping -c 3 -i 0.2 -q 10.63.0.2 >/dev/null || true
     sleep 1

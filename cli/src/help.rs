@@ -172,12 +172,14 @@ pub const GROUPS: &[Group] = &[
             cmd(
                 "attach",
                 "BRIDGE CONTAINER [IP/PREFIX[@GATEWAY]][,IP6/PREFIX[@GATEWAY6]] [--ifname NAME] [--mac MAC] \
-                 [--tag VLAN] [--mtu MTU]",
+                 [--tag VLAN] [--mtu MTU] [--type tap|veth]",
                 "give a container (netns name, PID, netns path or Docker name) an interface on \
                  BRIDGE",
-                "A veth pair is created, one end moved into the container as NAME (default \
-                 eth1, a valid interface name) with the MAC, MTU, address and default route, \
-                 and the host end added to BRIDGE (access port of VLAN with --tag). 0/0 gives \
+                "A TAP device with the virtio-net header (--type tap, the default unless \
+                 other_config:attach-type=veth) is made inside the container as NAME (default \
+                 eth1, a valid interface name), or a veth pair (--type veth) with one end moved \
+                 there, with the MAC, MTU, address and default route, and the port added to \
+                 BRIDGE (access port of VLAN with --tag). 0/0 gives \
                  no address; an IPv6 address may come beside the IPv4 one, comma-separated, \
                  or alone; on a bridge in a cluster network, no address argument takes a \
                  free one of the network's subnet. All or nothing: a failure leaves nothing behind.",
@@ -185,7 +187,7 @@ pub const GROUPS: &[Group] = &[
             cmd(
                 "detach",
                 "BRIDGE CONTAINER [--ifname NAME]",
-                "undo attach: port and veth removed",
+                "undo attach: port and its TAP device or veth removed",
                 "Only what attach created is removed. With --if-exists, succeed if nothing is \
                  attached.",
             ),

@@ -2,7 +2,8 @@
 //! namespaces with a process in them (attached by PID or by namespace file)
 //! and named namespaces (attached by name). Traffic is real: ping, a TCP
 //! stream and UDP datagrams checked byte for byte, with the veths at their
-//! default offloads (the switch completes partial checksums itself).
+//! default offloads (the switch completes partial checksums itself). The
+//! daemons here make veth pairs (`other_config:attach-type=veth`).
 //!
 //! The failure test checks that nothing is left in the root namespace, so
 //! it runs alone: every other test here holds [`LOCK`] shared, it holds it
@@ -35,11 +36,13 @@ fn ip(s: &str) -> Ipv4Addr {
     s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
 }
 
-/// A daemon with one bridge.
+/// A daemon with one bridge, whose `attach` makes veth pairs unless told
+/// `--type tap` (the default is TAP; `attach_tap.rs` tests that kind).
 fn switch() -> (Daemon, String) {
     let d = Daemon::start();
     let br = names::unique("br");
     d.vsctl_ok(&["add-br", &br]);
+    d.vsctl_ok(&["set", "open_vswitch", ".", "other_config:attach-type=veth"]);
     (d, br)
 }
 

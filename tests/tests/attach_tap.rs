@@ -25,7 +25,14 @@ fn lab() -> (Daemon, String, Container, Container) {
     let tap = Container::named();
     let veth = Container::named();
     d.vsctl_ok(&["attach", &br, &tap.name(), "10.61.0.1/24", "--type", "tap"]);
-    d.vsctl_ok(&["attach", &br, &veth.name(), "10.61.0.2/24"]);
+    d.vsctl_ok(&[
+        "attach",
+        &br,
+        &veth.name(),
+        "10.61.0.2/24",
+        "--type",
+        "veth",
+    ]);
     (d, br, tap, veth)
 }
 
@@ -174,6 +181,40 @@ fn a_vanished_namespace_takes_its_port_away() {
 }
 
 #[test]
+fn tap_is_the_default_and_the_switch_may_say_veth() {
+    let d = Daemon::start();
+    let br = names::unique("br");
+    d.vsctl_ok(&["add-br", &br]);
+    let (a, b) = (Container::named(), Container::named());
+    d.vsctl_ok(&["attach", &br, &a.name(), "10.61.1.1/24"]);
+    assert_eq!(kind(&a, "eth1"), "tun");
+    // A bad setting is refused, and the stored one stays.
+    let out = d.vsctl(&[
+        "set",
+        "open_vswitch",
+        ".",
+        "other_config:attach-type=macvlan",
+    ]);
+    assert!(
+        !out.success() && out.stderr.contains("is not tap or veth"),
+        "{out}"
+    );
+    d.vsctl_ok(&["set", "open_vswitch", ".", "other_config:attach-type=veth"]);
+    d.vsctl_ok(&["attach", &br, &b.name(), "10.61.1.2/24"]);
+    assert_eq!(kind(&b, "eth1"), "veth");
+    let types: Vec<String> = match d.vsctl_json(&["list-attachments", &br]) {
+        serde_json::Value::Array(all) => all.iter().map(|a| a["type"].to_string()).collect(),
+        other => panic!("not a list: {other}"),
+    };
+    assert_eq!(types.len(), 2);
+    assert!(
+        types.contains(&"\"tap\"".into()) && types.contains(&"\"veth\"".into()),
+        "{types:?}"
+    );
+    assert!(a.wait_ping("10.61.1.2".parse().unwrap(), Duration::from_secs(10)));
+}
+
+#[test]
 fn bad_type_is_refused() {
     let d = Daemon::start();
     let br = names::unique("br");
@@ -188,7 +229,7 @@ fn bad_type_is_refused() {
         "macvlan",
     ]);
     assert!(
-        !out.success() && out.stderr.contains("not veth or tap"),
+        !out.success() && out.stderr.contains("is not tap or veth"),
         "{out}"
     );
     assert!(c.link("eth1").is_none());

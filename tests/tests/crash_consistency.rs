@@ -67,8 +67,8 @@ fn an_orphaned_attachment_veth_is_removed_at_start_and_others_are_left() {
     a.vsctl_ok(&["add-br", &bra]);
     b.vsctl_ok(&["add-br", &brb]);
     let (ca, cb) = (Container::named(), Container::named());
-    a.vsctl_ok(&["attach", &bra, &ca.name(), "10.87.0.2/24"]);
-    b.vsctl_ok(&["attach", &brb, &cb.name(), "10.87.0.3/24"]);
+    a.vsctl_ok(&["attach", &bra, &ca.name(), "10.87.0.2/24", "--type", "veth"]);
+    b.vsctl_ok(&["attach", &brb, &cb.name(), "10.87.0.3/24", "--type", "veth"]);
     let port_a = attached_ports(&a, &bra)
         .into_iter()
         .next()
@@ -169,7 +169,8 @@ fn kill_9_during_attach_and_detach_leaves_no_orphan() {
     for round in 0..20 {
         let c = Container::named();
         // Attach or detach while the daemon is killed at some moment of it.
-        if !kill.mid_command(&mut d, &br, &c, round % 2 == 1, &["10.86.0.2/24"]) {
+        let veth = ["10.86.0.2/24", "--type", "veth"];
+        if !kill.mid_command(&mut d, &br, &c, round % 2 == 1, &veth) {
             cut_short += 1;
         }
         // What the kernel has is what the configuration says: every

@@ -191,7 +191,19 @@ fn attach_by_docker_name_uses_the_clients_docker_settings() {
 /// stop` / `docker start` and `docker restart`; the container gets its
 /// interface back with the same MAC and address, and `docker rm` ends it.
 #[test]
-fn an_attachment_follows_its_container_across_stop_start_and_restart() {
+fn a_tap_attachment_follows_its_container_across_stop_start_and_restart() {
+    follows_its_container("tap", "tun");
+}
+
+#[test]
+fn a_veth_attachment_follows_its_container_across_stop_start_and_restart() {
+    follows_its_container("veth", "veth");
+}
+
+/// Attaches two containers with `--type kind` and stops, starts and
+/// restarts the first: its interface (of `ip -d link` kind `link_kind`)
+/// comes back each time with its MAC, address and route.
+fn follows_its_container(kind: &str, link_kind: &str) {
     let mut docker = Docker::start();
     let d = Daemon::start();
     let (c1, c2) = (docker.run_container(), docker.run_container());
@@ -199,7 +211,8 @@ fn an_attachment_follows_its_container_across_stop_start_and_restart() {
     d.vsctl_ok(&["add-br", &br]);
     let host = docker.host();
     let attach = |c: &str, ip: &str| {
-        let out = vswctl_with_docker(&d, Some(&host), &["attach", &br, c, ip]);
+        let args = ["attach", &br, c, ip, "--type", kind];
+        let out = vswctl_with_docker(&d, Some(&host), &args);
         assert!(out.success(), "{out}\n{}", d.log_tail(20));
     };
     attach(&c1, "10.90.0.1/24@10.90.0.254");
@@ -245,6 +258,19 @@ fn an_attachment_follows_its_container_across_stop_start_and_restart() {
         );
         let routes = docker.exec(&c1, &["ip", "route"]).stdout;
         assert!(routes.contains("default via 10.90.0.254"), "{routes}");
+        let ns = format!("--net={}", docker.netns(&c1).display());
+        let detail = std::process::Command::new("nsenter")
+            .args([ns.as_str(), "ip", "-d", "link", "show", "eth1"])
+            .output()
+            .expect("nsenter");
+        let detail = String::from_utf8_lossy(&detail.stdout);
+        assert!(
+            detail
+                .lines()
+                .nth(2)
+                .is_some_and(|l| l.trim().starts_with(link_kind)),
+            "after docker {step:?}, not a {link_kind}: {detail}"
+        );
         assert!(
             wait_until(Duration::from_secs(10), ping),
             "after docker {step:?}"

@@ -263,8 +263,9 @@ fn tap_gone(netns: &str, ifname: &str, inode: Option<&str>) -> bool {
     matches!(res, Ok(Ok(None)))
 }
 
-/// Attachment ports whose host-side veth no longer exists (the container's
-/// namespace went away, taking the pair with it), as requests for the
+/// Attachment ports whose device no longer exists (the container's
+/// namespace went away, taking the TAP device or the veth pair with it),
+/// as requests for the
 /// control loop to commit like any command: the port is deleted, unless
 /// the container was attached by its Docker name and Docker still has it.
 /// Then a stopped container's port waits, and one that runs again (in a
@@ -287,7 +288,7 @@ pub fn vanished(cfg: &Config) -> Vec<Request> {
             Some((netns, ifname)) => tap_gone(netns, ifname, a.get(key::NETNS_INODE)),
             None => matches!(nl.link_index(a.port), Ok(None)),
         };
-        if gone && a.get(key::DOCKER) == Some("true") && tap_device(a.p).is_none() {
+        if gone && a.get(key::DOCKER) == Some("true") {
             let env = netns::DockerEnv::from_record(&a.p.external_ids);
             match netns::docker_state(a.container(), &env) {
                 netns::DockerState::Gone => {}
@@ -365,6 +366,13 @@ fn reattach(a: record::Attachment<'_>, env: &netns::DockerEnv) -> [Request; 2] {
     if let Some(t) = a.p.tag {
         args.extend(["--tag".into(), t.to_string()]);
     }
+    // The same kind of device as before, whatever the default is now.
+    let kind = if tap_device(a.p).is_some() {
+        "tap"
+    } else {
+        "veth"
+    };
+    args.extend(["--type".into(), kind.into()]);
     let del = vec!["del-port".into(), a.bridge.into(), a.port.into()];
     [
         Request {

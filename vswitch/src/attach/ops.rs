@@ -14,8 +14,8 @@ use std::path::Path;
 /// MTU of a new attachment when neither `--mtu` nor the bridge says.
 const DEFAULT_MTU: u32 = 1500;
 
-/// Checks, makes and configures the veth pair, then adds the port; see the
-/// module docs of `attach` for the all-or-nothing rules.
+/// Checks, makes and configures the TAP device or veth pair, then adds the
+/// port; see the module docs of `attach` for the all-or-nothing rules.
 pub(super) fn attach(txn: &mut Txn, mut a: AttachArgs) -> Result<Output, Failure> {
     let Some(br) = txn.cfg.bridges.get(&a.bridge) else {
         return Err(format!("no bridge named {}", a.bridge).into());
@@ -47,6 +47,9 @@ pub(super) fn attach(txn: &mut Txn, mut a: AttachArgs) -> Result<Output, Failure
     if let Some(done) = already_attached(&txn.cfg, &a, None)? {
         return Ok(done);
     }
+    let tap = a
+        .tap
+        .unwrap_or_else(|| super::spec::default_is_tap(&txn.cfg));
     let host = naming::host_ifname(&a.container, &a.ifname);
     if let Some(b) = txn.cfg.port_bridge(&host) {
         return Err(format!(
@@ -123,7 +126,7 @@ pub(super) fn attach(txn: &mut Txn, mut a: AttachArgs) -> Result<Output, Failure
         .unwrap_or_else(|| bridge_mtu(&a.bridge));
     let tap_guard;
     let veth_guard;
-    if a.tap {
+    if tap {
         // A persistent TAP device made inside the container's namespace:
         // the daemon opens it as the port (and again after a restart); the
         // container's interface does not depend on the daemon.
@@ -200,7 +203,7 @@ pub(super) fn attach(txn: &mut Txn, mut a: AttachArgs) -> Result<Output, Failure
         .starts_with("Docker container")
         .then_some(&txn.attach.docker_env);
     let mut port = port_record(&a, &ns, docker, &host, mac, mtu);
-    if a.tap {
+    if tap {
         port.kind = "tap".into();
         port.options
             .insert(TAP_NETNS.into(), ns.path.display().to_string());
@@ -222,7 +225,7 @@ pub(super) fn attach(txn: &mut Txn, mut a: AttachArgs) -> Result<Output, Failure
     if let Some(b) = txn.cfg.bridges.get_mut(&a.bridge) {
         b.ports.insert(host.clone(), port);
     }
-    txn.attach.undo.push(match a.tap {
+    txn.attach.undo.push(match tap {
         true => KernelStep::DeleteTap {
             netns: ns.path.clone(),
             ifname: a.ifname.clone(),

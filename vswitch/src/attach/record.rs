@@ -68,6 +68,7 @@ impl<'a> Attachment<'a> {
             "port": self.port,
             "container": self.container(),
             "ifname": self.ifname(),
+            "type": if self.p.kind == "tap" { "tap" } else { "veth" },
             "netns": self.get(key::NETNS),
             "ip": self.get(key::IP),
             "gateway": self.get(key::GATEWAY),

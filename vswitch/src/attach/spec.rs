@@ -21,7 +21,7 @@ pub const MIN_MTU: u32 = 68;
 /// Largest MTU the switch's ports carry (see [`ports::MAX_MTU`]).
 pub const MAX_MTU: u32 = ports::MAX_MTU;
 
-pub const ATTACH_USAGE: &str = "attach BRIDGE CONTAINER [IP/PREFIX[@GATEWAY][,IP6/PREFIX[@GATEWAY6]]] [--ifname NAME] [--mac MAC] [--tag VLAN] [--mtu MTU] [--type veth|tap]";
+pub const ATTACH_USAGE: &str = "attach BRIDGE CONTAINER [IP/PREFIX[@GATEWAY][,IP6/PREFIX[@GATEWAY6]]] [--ifname NAME] [--mac MAC] [--tag VLAN] [--mtu MTU] [--type tap|veth]";
 pub const DETACH_USAGE: &str = "detach BRIDGE CONTAINER [--ifname NAME]";
 
 /// An IPv4 address with its prefix, and optionally a default gateway.
@@ -234,10 +234,36 @@ pub struct AttachArgs {
     pub mac: Option<[u8; 6]>,
     pub tag: Option<u16>,
     pub mtu: Option<u32>,
-    /// `--type tap`: a TAP device with the virtio-net header inside the
-    /// container instead of a veth pair.
-    pub tap: bool,
+    /// `--type tap` (`Some(true)`): a TAP device with the virtio-net header
+    /// inside the container; `--type veth` (`Some(false)`): a veth pair.
+    /// Not given: the switch's `other_config:attach-type`
+    /// ([`default_is_tap`]), TAP unless it says veth.
+    pub tap: Option<bool>,
     pub may_exist: bool,
+}
+
+/// The switch's `other_config` key for the port type of an `attach` that
+/// does not give `--type`.
+pub const ATTACH_TYPE_KEY: &str = "attach-type";
+
+/// `tap` (true) or `veth` (false), as `--type` or `other_config:attach-type`
+/// (`what`) gives it.
+pub fn parse_type(what: &str, t: &str) -> Result<bool, String> {
+    match t {
+        "tap" => Ok(true),
+        "veth" => Ok(false),
+        _ => Err(format!("{what} \"{t}\" is not tap or veth")),
+    }
+}
+
+/// Whether an `attach` without `--type` makes a TAP device: yes, unless the
+/// switch's `other_config:attach-type` is `veth`. TAP is the default
+/// because it carries TCP about 7 times faster between containers (64 KB
+/// super-frames whole; BENCHMARKS.md, issue 15).
+pub fn default_is_tap(cfg: &crate::config::Config) -> bool {
+    cfg.other_config
+        .get(ATTACH_TYPE_KEY)
+        .is_none_or(|t| parse_type("", t).unwrap_or(true))
 }
 
 impl AttachArgs {
@@ -284,9 +310,8 @@ impl AttachArgs {
             })
             .transpose()?;
         let tap = match opts.get("type").map(String::as_str) {
-            None | Some("veth") => false,
-            Some("tap") => true,
-            Some(t) => return Err(format!("--type \"{t}\" is not veth or tap")),
+            None => None,
+            Some(t) => Some(parse_type("--type", t)?),
         };
         let (v4, v6) = match ip {
             Some(a) => super::ip6::parse_addresses(a)?,
@@ -495,6 +520,22 @@ mod tests {
         // No address at all: the bridge's overlay network gives one.
         let a = AttachArgs::parse(&v("br0 c1"), false).unwrap();
         assert!(a.ip.is_none() && a.auto_ip);
+        assert_eq!(a.tap, None);
+        let t = |args| AttachArgs::parse(&v(args), false).unwrap().tap;
+        assert_eq!(t("br0 c1 --type tap"), Some(true));
+        assert_eq!(t("br0 c1 --type veth"), Some(false));
+    }
+
+    #[test]
+    fn the_default_type_is_tap_unless_the_switch_says_veth() {
+        let mut cfg = crate::config::Config::default();
+        assert!(default_is_tap(&cfg));
+        cfg.other_config
+            .insert(ATTACH_TYPE_KEY.into(), "veth".into());
+        assert!(!default_is_tap(&cfg));
+        cfg.other_config
+            .insert(ATTACH_TYPE_KEY.into(), "tap".into());
+        assert!(default_is_tap(&cfg));
     }
 
     #[test]
@@ -515,6 +556,7 @@ mod tests {
             ("br0 c1 10.0.0.2/24 --tag 1 --tag 2", "given twice"),
             ("br0 c1 10.0.0.2/24 --format json", "before the command"),
             ("br0 -x 10.0.0.2/24", "starting with '-'"),
+            ("br0 c1 --type macvlan", "is not tap or veth"),
         ] {
             let e = AttachArgs::parse(&v(args), false).unwrap_err();
             assert!(e.contains(needle), "{args}: {e}");

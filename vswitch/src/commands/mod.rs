@@ -779,6 +779,9 @@ impl Txn<'_> {
                         .into());
                     };
                     crate::nat::check_switch_other_config(k, &s.value)?;
+                    if k == crate::attach::spec::ATTACH_TYPE_KEY {
+                        crate::attach::spec::parse_type("other_config:attach-type", &s.value)?;
+                    }
                     columns::map_set(&mut self.cfg.other_config, k, &s.value);
                 }
             }
