@@ -234,3 +234,48 @@ fn bad_type_is_refused() {
     );
     assert!(c.link("eth1").is_none());
 }
+
+/// The host's side: a bridge's internal port (a TAP device the switch
+/// makes, with the virtio-net header too, here moved into a namespace of
+/// the test's) and a TAP container exchange TCP super-frames whole, both
+/// ways.
+#[test]
+fn the_internal_port_and_a_tap_container_pass_super_frames_whole() {
+    let host = Container::named();
+    let d = Daemon::start();
+    let br = names::unique("br");
+    d.vsctl_ok(&["add-br", &br]);
+    tests::cmd::ip_ok(&["link", "set", &br, "netns", &host.name()]);
+    host.ip_ok(&["addr", "add", "10.61.3.1/24", "dev", &br]);
+    host.ip_ok(&["link", "set", &br, "up"]);
+    let c = Container::named();
+    let a = d.vsctl_json(&["attach", &br, &c.name(), "10.61.3.2/24"]);
+    let port = a["port"]
+        .as_str()
+        .expect("the attachment's port")
+        .to_string();
+    assert!(c.wait_ping(ip("10.61.3.1"), FIRST), "{}", d.log_tail(20));
+    let ports = |d: &Daemon| tests::model::port_stats(&d.vsctl_json(&["dump-ports", &br]));
+    let before = ports(&d);
+    tcp_transfer(&host, &c, ip("10.61.3.2"), 50_000_000).expect("host to container");
+    tcp_transfer(&c, &host, ip("10.61.3.1"), 50_000_000).expect("container to host");
+    let after = ports(&d);
+    for name in [br.as_str(), port.as_str()] {
+        let b = before.iter().find(|s| s.port == name);
+        let a = after.iter().find(|s| s.port == name).expect("the port");
+        let (p0, b0) = b.map_or((0, 0), |b| (b.rx_packets, b.rx_bytes));
+        let (packets, bytes) = (a.rx_packets - p0, a.rx_bytes - b0);
+        assert!(bytes >= 50_000_000, "{name} received {bytes} bytes");
+        assert!(
+            bytes / packets > 4000,
+            "{name}: {packets} packets for {bytes} bytes: super-frames were cut\n{}",
+            d.vsctl_ok(&["dump-ports", &br])
+        );
+        assert_eq!(
+            a.tx_dropped + a.rx_dropped,
+            0,
+            "{}",
+            d.vsctl_ok(&["dump-ports", &br])
+        );
+    }
+}

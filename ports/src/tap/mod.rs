@@ -1,9 +1,14 @@
 //! TAP ports: a TAP device the switch creates and owns, for VMs and for the
-//! switch's own "internal" interface.
+//! switch's own "internal" interface, and the persistent TAP devices of
+//! container attachments ([`open_vnet`]).
 //!
-//! The device is not persistent: it disappears when its fd closes, that is
-//! when the [`OpenPort`] is dropped. Frames are read and written whole, with
-//! no packet-info or virtio-net header.
+//! Every TAP port is opened with the virtio-net header and the checksum and
+//! TSO offloads on ([`vnet`]): the kernel hands the switch 64 KB TCP
+//! super-frames with partial checksums, and takes them back the same way,
+//! so the host's own stack talks to containers through a bridge's internal
+//! port as fast as containers talk to each other. A device made by
+//! [`create`] is not persistent: it disappears when its fd closes, that is
+//! when the [`OpenPort`] is dropped.
 //!
 //! One queue (no `IFF_MULTI_QUEUE`), its fd shared through an `Arc` by the
 //! receive half and the transmit half: `read` and `write` on a tun fd may run
@@ -14,11 +19,10 @@
 mod coalesce;
 pub mod vnet;
 
-use crate::{netdev, OpenPort, PortError, PortStatus, RxQueue, TxQueue};
-use pipeline::Batch;
+use crate::{netdev, OpenPort, PortError, PortStatus};
 use std::fs::OpenOptions;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::sync::Arc;
 
@@ -50,7 +54,8 @@ pub fn create(name: &str, internal: bool) -> Result<OpenPort, PortError> {
         .open("/dev/net/tun")
         .map_err(fail("opening /dev/net/tun"))?
         .into();
-    tunsetiff(&fd, name).map_err(|e| match e.raw_os_error() {
+    let flags = libc::IFF_TAP | libc::IFF_NO_PI | libc::IFF_VNET_HDR;
+    tunsetiff_flags(&fd, name, flags).map_err(|e| match e.raw_os_error() {
         Some(libc::EBUSY) => PortError::new(
             name,
             "attaching to the TAP device (TUNSETIFF): another process has it open",
@@ -58,23 +63,29 @@ pub fn create(name: &str, internal: bool) -> Result<OpenPort, PortError> {
         ),
         _ => PortError::new(name, "creating the TAP device (TUNSETIFF)", e),
     })?;
+    set_offloads(&fd).map_err(fail("turning offloads on (TUNSETOFFLOAD)"))?;
     netdev::set_up(name, true).map_err(fail("bringing the interface up"))?;
 
     let status = PortStatus {
         backend: if internal { "internal" } else { "tap" }.into(),
-        mode: String::new(),
+        mode: "vnet-hdr".into(),
         fallback_reason: None,
         ifindex: netdev::ifindex(name).map_err(fail("looking up the interface"))?,
         mtu: netdev::mtu(name).map_err(fail("reading the MTU"))?,
         mac: netdev::mac(name).map_err(fail("reading the MAC address"))?,
         mtu_limit: None,
     };
+    Ok(vnet_port(fd, status))
+}
+
+/// The two halves of a TAP port with the virtio-net header on `fd`.
+fn vnet_port(fd: OwnedFd, status: PortStatus) -> OpenPort {
     let fd = Arc::new(fd);
-    Ok(OpenPort {
-        rxqs: vec![Box::new(TapRx { fd: fd.clone() })],
-        tx: Box::new(TapTx { fd }),
+    OpenPort {
+        rxqs: vec![Box::new(vnet::VnetRx::new(fd.clone(), status.mtu as usize))],
+        tx: Box::new(vnet::VnetTx::new(fd)),
         status,
-    })
+    }
 }
 
 /// Whether the existing device `name` is a TAP (tun devices list their
@@ -124,21 +135,7 @@ pub fn open_vnet(ifname: &str, netns: Option<&std::path::Path>) -> Result<OpenPo
             .into();
         let flags = libc::IFF_TAP | libc::IFF_NO_PI | libc::IFF_VNET_HDR;
         tunsetiff_flags(&fd, &name, flags).map_err(fail("opening the TAP device (TUNSETIFF)"))?;
-        let offloads = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN;
-        // SAFETY: TUNSETOFFLOAD takes its argument by value; the fd is an
-        // attached tun fd.
-        if unsafe {
-            libc::ioctl(
-                fd.as_raw_fd(),
-                libc::TUNSETOFFLOAD,
-                offloads as libc::c_ulong,
-            )
-        } < 0
-        {
-            return Err(fail("turning offloads on (TUNSETOFFLOAD)")(
-                io::Error::last_os_error(),
-            ));
-        }
+        set_offloads(&fd).map_err(fail("turning offloads on (TUNSETOFFLOAD)"))?;
         // SAFETY: as above; 1 makes the device persistent.
         if unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETPERSIST, 1 as libc::c_ulong) } < 0 {
             return Err(fail("making the device persistent")(
@@ -162,16 +159,26 @@ pub fn open_vnet(ifname: &str, netns: Option<&std::path::Path>) -> Result<OpenPo
             PortError::new(ifname, "entering the container's network namespace", e)
         })??,
     };
-    let fd = Arc::new(fd);
-    Ok(OpenPort {
-        rxqs: vec![Box::new(vnet::VnetRx::new(fd.clone(), status.mtu as usize))],
-        tx: Box::new(vnet::VnetTx::new(fd)),
-        status,
-    })
+    Ok(vnet_port(fd, status))
 }
 
-fn tunsetiff(fd: &OwnedFd, name: &str) -> io::Result<()> {
-    tunsetiff_flags(fd, name, libc::IFF_TAP | libc::IFF_NO_PI)
+/// Tells the kernel what the switch takes from a TAP fd with the
+/// virtio-net header: partial checksums and TCP super-frames.
+fn set_offloads(fd: &OwnedFd) -> io::Result<()> {
+    let offloads = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN;
+    // SAFETY: TUNSETOFFLOAD takes its argument by value; the fd is an
+    // attached tun fd.
+    let rc = unsafe {
+        libc::ioctl(
+            fd.as_raw_fd(),
+            libc::TUNSETOFFLOAD,
+            offloads as libc::c_ulong,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 fn tunsetiff_flags(fd: &OwnedFd, name: &str, flags: libc::c_int) -> io::Result<()> {
@@ -198,74 +205,13 @@ fn tunsetiff_flags(fd: &OwnedFd, name: &str, flags: libc::c_int) -> io::Result<(
     Ok(())
 }
 
-/// The receive half: reads frames the kernel sends out of the device.
-pub struct TapRx {
-    fd: Arc<OwnedFd>,
-}
-
-impl RxQueue for TapRx {
-    fn recv(&mut self, batch: &mut Batch) -> usize {
-        let mut added = 0;
-        while let Some(p) = batch.next_slot() {
-            let area = p.rx_area();
-            let (fd, len) = (self.fd.as_raw_fd(), area.len());
-            // SAFETY: `area` is valid for writes of `len` bytes for the
-            // duration of the call; the fd is kept open by `self.fd`.
-            let n = unsafe { libc::read(fd, area.as_mut_ptr().cast(), len) };
-            let Ok(n) = usize::try_from(n) else {
-                if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-                    continue;
-                }
-                // EAGAIN: nothing left. Anything else: try again next time.
-                break;
-            };
-            if n == 0 {
-                break;
-            }
-            // tun reports the full length of a frame it had to cut short:
-            // drop such a frame rather than forward part of it.
-            if n > area.len() {
-                continue;
-            }
-            p.set_len(n);
-            batch.commit();
-            added += 1;
-        }
-        added
-    }
-
-    fn wake_fd(&self) -> Option<RawFd> {
-        Some(self.fd.as_raw_fd())
-    }
-
-    fn recv_is_syscall(&self) -> bool {
-        true
-    }
-}
-
-/// The transmit half: each frame written enters the kernel as received on
-/// the device.
-pub struct TapTx {
-    fd: Arc<OwnedFd>,
-}
-
-impl TxQueue for TapTx {
-    fn send(&mut self, frame: &[u8]) -> bool {
-        // SAFETY: `frame` is valid for reads of `frame.len()` bytes for the
-        // duration of the call; the fd is kept open by `self.fd`.
-        let n = unsafe { libc::write(self.fd.as_raw_fd(), frame.as_ptr().cast(), frame.len()) };
-        usize::try_from(n).is_ok_and(|n| n == frame.len())
-    }
-
-    fn flush(&mut self) {}
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::afpacket::testutil::{
         frame, ifname, marker, veth_pair, wait_readable, LinkGuard, RawSocket,
     };
+    use pipeline::Batch;
     use std::time::{Duration, Instant};
 
     fn in_ip_link(name: &str) -> bool {
@@ -329,7 +275,7 @@ mod tests {
         let _guard = LinkGuard(vec![name.clone()]);
         let port = create(&name, true).expect("create");
         assert_eq!(port.status.backend, "internal");
-        assert_eq!(port.status.mode, "");
+        assert_eq!(port.status.mode, "vnet-hdr");
         assert_eq!(port.status.fallback_reason, None);
     }
 
