@@ -62,8 +62,8 @@ pub trait RxQueue: Send {
     /// Whether TCP super-frames the kernel hands over (a TAP's TSO sender)
     /// may go into the batch whole, one packet with `Packet::gso` set (a
     /// packet buffer holds any of them); otherwise they are cut into
-    /// MTU-sized segments as they are received. The poll thread says so whenever the
-    /// port's chain changes ([`pipeline::Chain::keeps_gso`]). A no-op for
+    /// MTU-sized segments as they are received. The poll thread says so
+    /// whenever the port's chain changes ([`pipeline::Chain::keeps_gso`]). A no-op for
     /// queues that never see super-frames.
     fn set_whole_gso(&mut self, on: bool) {
         let _ = on;

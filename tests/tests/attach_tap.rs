@@ -188,7 +188,7 @@ fn tap_is_the_default_and_the_switch_may_say_veth() {
     let (a, b) = (Container::named(), Container::named());
     d.vsctl_ok(&["attach", &br, &a.name(), "10.61.1.1/24"]);
     assert_eq!(kind(&a, "eth1"), "tun");
-    // A bad setting is refused, and the stored one stays.
+    // A bad setting is refused with the reason.
     let out = d.vsctl(&[
         "set",
         "open_vswitch",

@@ -136,7 +136,8 @@ pub fn open_vnet(ifname: &str, netns: Option<&std::path::Path>) -> Result<OpenPo
         let flags = libc::IFF_TAP | libc::IFF_NO_PI | libc::IFF_VNET_HDR;
         tunsetiff_flags(&fd, &name, flags).map_err(fail("opening the TAP device (TUNSETIFF)"))?;
         set_offloads(&fd).map_err(fail("turning offloads on (TUNSETOFFLOAD)"))?;
-        // SAFETY: as above; 1 makes the device persistent.
+        // SAFETY: TUNSETPERSIST takes its argument by value (1: persistent);
+        // the fd is an attached tun fd.
         if unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETPERSIST, 1 as libc::c_ulong) } < 0 {
             return Err(fail("making the device persistent")(
                 io::Error::last_os_error(),

@@ -265,12 +265,12 @@ fn tap_gone(netns: &str, ifname: &str, inode: Option<&str>) -> bool {
 
 /// Attachment ports whose device no longer exists (the container's
 /// namespace went away, taking the TAP device or the veth pair with it),
-/// as requests for the
-/// control loop to commit like any command: the port is deleted, unless
-/// the container was attached by its Docker name and Docker still has it.
-/// Then a stopped container's port waits, and one that runs again (in a
-/// new namespace, after `docker start` or `restart`) is attached again
-/// with the same interface name, MAC, MTU, address, gateway and VLAN. Only
+/// as requests for the control loop to commit like any command: the port
+/// is deleted, unless the container was attached by its Docker name and
+/// Docker still has it. Then a stopped container's port waits, and one
+/// that runs again (in a new namespace, after `docker start` or `restart`)
+/// is attached again with the same interface name, MAC, MTU, address,
+/// gateway, VLAN and device type. Only
 /// the kernel's word that the device is gone counts: if netlink cannot be
 /// asked, nothing is removed.
 pub fn vanished(cfg: &Config) -> Vec<Request> {

@@ -258,7 +258,7 @@ pub fn parse_type(what: &str, t: &str) -> Result<bool, String> {
 
 /// Whether an `attach` without `--type` makes a TAP device: yes, unless the
 /// switch's `other_config:attach-type` is `veth`. TAP is the default
-/// because it carries TCP about 7 times faster between containers (64 KB
+/// because it carries TCP between containers about 9 times faster (64 KB
 /// super-frames whole; BENCHMARKS.md, issue 15).
 pub fn default_is_tap(cfg: &crate::config::Config) -> bool {
     cfg.other_config
