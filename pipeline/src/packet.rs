@@ -248,10 +248,11 @@ impl Packet {
     #[inline]
     pub fn data_mut_and_gso(&mut self) -> (&mut [u8], &u16) {
         debug_assert!(self.start + self.len <= self.cap);
-        // SAFETY: as in `data_mut`; the frame lives in the buffer, never in
-        // the packet's fields, so the two borrows do not overlap.
-        let frame =
-            unsafe { std::slice::from_raw_parts_mut(self.buf.as_ptr().add(self.start), self.len) };
+        let at = self.buf.as_ptr().wrapping_add(self.start);
+        // SAFETY: as in `data`; `&mut self` makes the borrow exclusive, and
+        // the frame lives in the buffer, never in the packet's fields, so it
+        // does not overlap the borrow of `gso`.
+        let frame = unsafe { std::slice::from_raw_parts_mut(at, self.len) };
         (frame, &self.gso)
     }
 
@@ -286,9 +287,7 @@ impl Packet {
 
     #[inline]
     pub fn data_mut(&mut self) -> &mut [u8] {
-        debug_assert!(self.start + self.len <= self.cap);
-        // SAFETY: as in `data`; `&mut self` makes the borrow exclusive.
-        unsafe { std::slice::from_raw_parts_mut(self.buf.as_ptr().add(self.start), self.len) }
+        self.data_mut_and_gso().0
     }
 
     /// Free bytes in front of the frame.

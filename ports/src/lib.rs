@@ -63,8 +63,8 @@ pub trait RxQueue: Send {
     /// may go into the batch whole, one packet with `Packet::gso` set (a
     /// packet buffer holds any of them); otherwise they are cut into
     /// MTU-sized segments as they are received. The poll thread says so
-    /// whenever the port's chain changes ([`pipeline::Chain::keeps_gso`]). A no-op for
-    /// queues that never see super-frames.
+    /// whenever the port's chain changes ([`pipeline::Chain::keeps_gso`]).
+    /// A no-op for queues that never see super-frames.
     fn set_whole_gso(&mut self, on: bool) {
         let _ = on;
     }

@@ -18,10 +18,16 @@ fn ip(s: &str) -> Ipv4Addr {
 
 /// A daemon, a bridge, a TAP container (10.61.0.1) and a veth container
 /// (10.61.0.2).
-fn lab() -> (Daemon, String, Container, Container) {
+/// A daemon with one bridge.
+fn switch() -> (Daemon, String) {
     let d = Daemon::start();
     let br = names::unique("br");
     d.vsctl_ok(&["add-br", &br]);
+    (d, br)
+}
+
+fn lab() -> (Daemon, String, Container, Container) {
+    let (d, br) = switch();
     let tap = Container::named();
     let veth = Container::named();
     d.vsctl_ok(&["attach", &br, &tap.name(), "10.61.0.1/24", "--type", "tap"]);
@@ -182,9 +188,7 @@ fn a_vanished_namespace_takes_its_port_away() {
 
 #[test]
 fn tap_is_the_default_and_the_switch_may_say_veth() {
-    let d = Daemon::start();
-    let br = names::unique("br");
-    d.vsctl_ok(&["add-br", &br]);
+    let (d, br) = switch();
     let (a, b) = (Container::named(), Container::named());
     d.vsctl_ok(&["attach", &br, &a.name(), "10.61.1.1/24"]);
     assert_eq!(kind(&a, "eth1"), "tun");
@@ -216,9 +220,7 @@ fn tap_is_the_default_and_the_switch_may_say_veth() {
 
 #[test]
 fn bad_type_is_refused() {
-    let d = Daemon::start();
-    let br = names::unique("br");
-    d.vsctl_ok(&["add-br", &br]);
+    let (d, br) = switch();
     let c = Container::named();
     let out = d.vsctl(&[
         "attach",
@@ -242,9 +244,7 @@ fn bad_type_is_refused() {
 #[test]
 fn the_internal_port_and_a_tap_container_pass_super_frames_whole() {
     let host = Container::named();
-    let d = Daemon::start();
-    let br = names::unique("br");
-    d.vsctl_ok(&["add-br", &br]);
+    let (d, br) = switch();
     tests::cmd::ip_ok(&["link", "set", &br, "netns", &host.name()]);
     host.ip_ok(&["addr", "add", "10.61.3.1/24", "dev", &br]);
     host.ip_ok(&["link", "set", &br, "up"]);

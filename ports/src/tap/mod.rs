@@ -29,14 +29,6 @@ use std::sync::Arc;
 /// Creates the TAP device `name` and brings it up. `internal` only changes
 /// the reported backend ("internal" instead of "tap").
 pub fn create(name: &str, internal: bool) -> Result<OpenPort, PortError> {
-    let fail = |what: &'static str| move |e: io::Error| PortError::new(name, what, e);
-    netdev::check_ifname(name).map_err(|m| {
-        PortError::new(
-            name,
-            "checking the interface name",
-            io::Error::new(io::ErrorKind::InvalidInput, m),
-        )
-    })?;
     if netdev::exists(name) && !is_tap(name) {
         return Err(PortError::new(
             name,
@@ -47,6 +39,23 @@ pub fn create(name: &str, internal: bool) -> Result<OpenPort, PortError> {
             ),
         ));
     }
+    let fd = open_tun(name)?;
+    netdev::set_up(name, true).map_err(|e| PortError::new(name, "bringing the interface up", e))?;
+    let status = read_status(name, if internal { "internal" } else { "tap" })?;
+    Ok(vnet_port(fd, status))
+}
+
+/// Opens `/dev/net/tun` on the TAP device `name` (made if it does not
+/// exist) with the virtio-net header, and turns the offloads on.
+fn open_tun(name: &str) -> Result<OwnedFd, PortError> {
+    let fail = |what: &'static str| move |e: io::Error| PortError::new(name, what, e);
+    netdev::check_ifname(name).map_err(|m| {
+        PortError::new(
+            name,
+            "checking the interface name",
+            io::Error::new(io::ErrorKind::InvalidInput, m),
+        )
+    })?;
     let fd: OwnedFd = OpenOptions::new()
         .read(true)
         .write(true)
@@ -61,21 +70,24 @@ pub fn create(name: &str, internal: bool) -> Result<OpenPort, PortError> {
             "attaching to the TAP device (TUNSETIFF): another process has it open",
             e,
         ),
-        _ => PortError::new(name, "creating the TAP device (TUNSETIFF)", e),
+        _ => PortError::new(name, "opening the TAP device (TUNSETIFF)", e),
     })?;
     set_offloads(&fd).map_err(fail("turning offloads on (TUNSETOFFLOAD)"))?;
-    netdev::set_up(name, true).map_err(fail("bringing the interface up"))?;
+    Ok(fd)
+}
 
-    let status = PortStatus {
-        backend: if internal { "internal" } else { "tap" }.into(),
+/// What `show` reports of the open TAP device `name`.
+fn read_status(name: &str, backend: &str) -> Result<PortStatus, PortError> {
+    let fail = |what: &'static str| move |e: io::Error| PortError::new(name, what, e);
+    Ok(PortStatus {
+        backend: backend.into(),
         mode: "vnet-hdr".into(),
         fallback_reason: None,
         ifindex: netdev::ifindex(name).map_err(fail("looking up the interface"))?,
         mtu: netdev::mtu(name).map_err(fail("reading the MTU"))?,
         mac: netdev::mac(name).map_err(fail("reading the MAC address"))?,
         mtu_limit: None,
-    };
-    Ok(vnet_port(fd, status))
+    })
 }
 
 /// The two halves of a TAP port with the virtio-net header on `fd`.
@@ -115,44 +127,14 @@ const TUN_F_TSO_ECN: libc::c_uint = 0x08;
 pub fn open_vnet(ifname: &str, netns: Option<&std::path::Path>) -> Result<OpenPort, PortError> {
     let name = ifname.to_string();
     let open = move || -> Result<(OwnedFd, PortStatus), PortError> {
-        let fail = |what: &'static str| {
-            let n = name.clone();
-            move |e: io::Error| PortError::new(&n, what, e)
-        };
-        netdev::check_ifname(&name).map_err(|m| {
-            PortError::new(
-                &name,
-                "checking the interface name",
-                io::Error::new(io::ErrorKind::InvalidInput, m),
-            )
-        })?;
-        let fd: OwnedFd = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open("/dev/net/tun")
-            .map_err(fail("opening /dev/net/tun"))?
-            .into();
-        let flags = libc::IFF_TAP | libc::IFF_NO_PI | libc::IFF_VNET_HDR;
-        tunsetiff_flags(&fd, &name, flags).map_err(fail("opening the TAP device (TUNSETIFF)"))?;
-        set_offloads(&fd).map_err(fail("turning offloads on (TUNSETOFFLOAD)"))?;
+        let fd = open_tun(&name)?;
         // SAFETY: TUNSETPERSIST takes its argument by value (1: persistent);
         // the fd is an attached tun fd.
         if unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETPERSIST, 1 as libc::c_ulong) } < 0 {
-            return Err(fail("making the device persistent")(
-                io::Error::last_os_error(),
-            ));
+            let e = io::Error::last_os_error();
+            return Err(PortError::new(&name, "making the device persistent", e));
         }
-        let status = PortStatus {
-            backend: "tap".into(),
-            mode: "vnet-hdr".into(),
-            fallback_reason: None,
-            ifindex: netdev::ifindex(&name).map_err(fail("looking up the interface"))?,
-            mtu: netdev::mtu(&name).map_err(fail("reading the MTU"))?,
-            mac: netdev::mac(&name).map_err(fail("reading the MAC address"))?,
-            mtu_limit: None,
-        };
-        Ok((fd, status))
+        Ok((fd, read_status(&name, "tap")?))
     };
     let (fd, status) = match netns {
         None => open()?,

@@ -270,9 +270,8 @@ fn tap_gone(netns: &str, ifname: &str, inode: Option<&str>) -> bool {
 /// Docker still has it. Then a stopped container's port waits, and one
 /// that runs again (in a new namespace, after `docker start` or `restart`)
 /// is attached again with the same interface name, MAC, MTU, address,
-/// gateway, VLAN and device type. Only
-/// the kernel's word that the device is gone counts: if netlink cannot be
-/// asked, nothing is removed.
+/// gateway, VLAN and device type. Only the kernel's word that the device
+/// is gone counts: if netlink cannot be asked, nothing is removed.
 pub fn vanished(cfg: &Config) -> Vec<Request> {
     let attachments = record::attachments(cfg, None);
     if attachments.is_empty() {
@@ -367,12 +366,7 @@ fn reattach(a: record::Attachment<'_>, env: &netns::DockerEnv) -> [Request; 2] {
         args.extend(["--tag".into(), t.to_string()]);
     }
     // The same kind of device as before, whatever the default is now.
-    let kind = if tap_device(a.p).is_some() {
-        "tap"
-    } else {
-        "veth"
-    };
-    args.extend(["--type".into(), kind.into()]);
+    args.extend(["--type".into(), a.kind().into()]);
     let del = vec!["del-port".into(), a.bridge.into(), a.port.into()];
     [
         Request {

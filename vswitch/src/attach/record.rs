@@ -57,6 +57,15 @@ impl<'a> Attachment<'a> {
         self.get(key::IFNAME).unwrap_or_default()
     }
 
+    /// The device `attach` made: `tap` or `veth` (its `--type`).
+    pub fn kind(&self) -> &'static str {
+        if self.p.kind == "tap" {
+            "tap"
+        } else {
+            "veth"
+        }
+    }
+
     /// The same container interface: same CONTAINER and interface name.
     pub fn is(&self, container: &str, ifname: &str) -> bool {
         self.container() == container && self.ifname() == ifname
@@ -68,7 +77,7 @@ impl<'a> Attachment<'a> {
             "port": self.port,
             "container": self.container(),
             "ifname": self.ifname(),
-            "type": if self.p.kind == "tap" { "tap" } else { "veth" },
+            "type": self.kind(),
             "netns": self.get(key::NETNS),
             "ip": self.get(key::IP),
             "gateway": self.get(key::GATEWAY),
