@@ -8,6 +8,17 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 /// Longest interface name the kernel accepts (IFNAMSIZ - 1).
 pub const MAX_IFNAME: usize = libc::IFNAMSIZ - 1;
 
+/// [`check_ifname`] for a port being opened, as the port's error.
+pub(crate) fn check_port_ifname(name: &str) -> Result<(), crate::PortError> {
+    check_ifname(name).map_err(|m| {
+        crate::PortError::new(
+            name,
+            "checking the interface name",
+            io::Error::new(io::ErrorKind::InvalidInput, m),
+        )
+    })
+}
+
 /// Checks that `name` can be a Linux interface name (the kernel's
 /// `dev_valid_name`: not empty, at most [`MAX_IFNAME`] bytes, not `.` or
 /// `..`, no `/`, `:` or whitespace), and that it does not start with `-`,

@@ -46,13 +46,7 @@ const VNET_HDR_LEN: usize = crate::tap::vnet::HDR_LEN;
 /// [`PortError::is_missing_device`] is true.
 pub fn open(ifname: &str, fallback_reason: Option<String>) -> Result<OpenPort, PortError> {
     let fail = |what: &'static str| move |e: io::Error| PortError::new(ifname, what, e);
-    netdev::check_ifname(ifname).map_err(|m| {
-        PortError::new(
-            ifname,
-            "checking the interface name",
-            io::Error::new(io::ErrorKind::InvalidInput, m),
-        )
-    })?;
+    netdev::check_port_ifname(ifname)?;
     let ifindex = netdev::ifindex(ifname).map_err(fail("looking up the interface"))?;
     netdev::set_up(ifname, true).map_err(fail("bringing the interface up"))?;
 

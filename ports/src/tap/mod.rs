@@ -49,13 +49,7 @@ pub fn create(name: &str, internal: bool) -> Result<OpenPort, PortError> {
 /// exist) with the virtio-net header, and turns the offloads on.
 fn open_tun(name: &str) -> Result<OwnedFd, PortError> {
     let fail = |what: &'static str| move |e: io::Error| PortError::new(name, what, e);
-    netdev::check_ifname(name).map_err(|m| {
-        PortError::new(
-            name,
-            "checking the interface name",
-            io::Error::new(io::ErrorKind::InvalidInput, m),
-        )
-    })?;
+    netdev::check_port_ifname(name)?;
     let fd: OwnedFd = OpenOptions::new()
         .read(true)
         .write(true)
