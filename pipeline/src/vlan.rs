@@ -270,26 +270,22 @@ pub fn classify(pkt: &mut Packet, port: &VlanPort) -> Result<(), DropReason> {
 /// The common case: an untagged frame. No bytes move.
 #[inline]
 fn classify_untagged(pkt: &mut Packet, port: &VlanPort) -> Result<(), DropReason> {
+    let (vlan, tpid) = untagged_class(port)?;
     let m = &mut pkt.meta;
-    m.pcp = 0;
-    m.tpid = 0;
-    match port.mode {
-        VlanMode::Trunk => {
-            if !port.trunks.contains(0) {
-                return Err(DropReason::VlanNotAllowed);
-            }
-            m.vlan = 0;
-        }
-        VlanMode::Dot1qTunnel => {
-            if !port.cvlans.all {
-                return Err(DropReason::VlanNotAllowed);
-            }
-            m.vlan = port.tag;
-            m.tpid = port.qinq_tpid;
-        }
-        VlanMode::Access | VlanMode::NativeTagged | VlanMode::NativeUntagged => m.vlan = port.tag,
-    }
+    (m.vlan, m.tpid, m.pcp) = (vlan, tpid, 0);
     Ok(())
+}
+
+/// The VLAN and TPID an untagged frame gets on `port`, or why it is
+/// dropped: the same for every untagged frame of the port.
+#[inline]
+fn untagged_class(port: &VlanPort) -> Result<(u16, u16), DropReason> {
+    match port.mode {
+        VlanMode::Trunk if port.trunks.contains(0) => Ok((0, 0)),
+        VlanMode::Dot1qTunnel if port.cvlans.all => Ok((port.tag, port.qinq_tpid)),
+        VlanMode::Trunk | VlanMode::Dot1qTunnel => Err(DropReason::VlanNotAllowed),
+        VlanMode::Access | VlanMode::NativeTagged | VlanMode::NativeUntagged => Ok((port.tag, 0)),
+    }
 }
 
 /// The VLAN classification stage of one port: sets each packet's VLAN and
@@ -307,6 +303,8 @@ impl Stage for VlanIngress {
 
     fn process(&self, _cx: &Ctx, pkts: &mut [Packet], verdicts: &mut [Verdict]) {
         let port = &*self.0;
+        // Decided once per call: every untagged frame is classified alike.
+        let untagged_as = untagged_class(port);
         for (pkt, v) in pkts.iter_mut().zip(verdicts.iter_mut()) {
             if *v != Verdict::Continue {
                 continue;
@@ -315,13 +313,18 @@ impl Stage for VlanIngress {
                 pkt.data().get(eth::ETHERTYPE),
                 Some(t) if !is_tpid(u16::from_be_bytes([t[0], t[1]]))
             );
-            let r = if untagged {
-                classify_untagged(pkt, port)
-            } else {
-                classify(pkt, port)
-            };
-            if let Err(r) = r {
-                *v = Verdict::Drop(r);
+            if !untagged {
+                if let Err(r) = classify(pkt, port) {
+                    *v = Verdict::Drop(r);
+                }
+                continue;
+            }
+            match untagged_as {
+                Ok((vlan, tpid)) => {
+                    let m = &mut pkt.meta;
+                    (m.vlan, m.tpid, m.pcp) = (vlan, tpid, 0);
+                }
+                Err(r) => *v = Verdict::Drop(r),
             }
         }
     }

@@ -70,6 +70,9 @@ pub(super) fn in_batch_order<'a>(
     })
 }
 
+/// Slots of `Forwarder::slot`.
+const SLOTS: usize = 64;
+
 /// Largest ICMP "fragmentation needed" answer: Ethernet plus 576 bytes.
 const REPLY_MAX: usize = 14 + 576;
 
@@ -91,6 +94,11 @@ pub struct Forwarder {
     /// Unicast groups of the current run (`ngroups` in use).
     groups: [Group; BATCH_SIZE],
     ngroups: usize,
+    /// The group of an output port, by the port number's low bits: a
+    /// hint, trusted only when it is below `ngroups` and that group's port
+    /// matches (so it is never cleared). Two ports on one slot fall back
+    /// to a search.
+    slot: [u8; SLOTS],
     /// Packets of the current run to flood.
     flood: Group,
     /// Output ports with frames still waiting for the kernel.
@@ -122,6 +130,7 @@ impl Forwarder {
             verdicts: [Verdict::Continue; BATCH_SIZE],
             groups: [Group::EMPTY; BATCH_SIZE],
             ngroups: 0,
+            slot: [0; SLOTS],
             flood: Group::EMPTY,
             pending: Vec::with_capacity(64),
             tx_cycles: 0,
@@ -342,14 +351,22 @@ impl Forwarder {
             let v = self.verdicts[i];
             // Unicast first: by far the most common verdict.
             if let Verdict::Output(p) = v {
-                let g = match self.groups[..self.ngroups].iter().position(|g| g.port == p) {
-                    Some(g) => g,
-                    None => {
-                        self.groups[self.ngroups].port = p;
-                        self.groups[self.ngroups].len = 0;
-                        self.ngroups += 1;
-                        self.ngroups - 1
-                    }
+                let hint = &mut self.slot[p as usize % SLOTS];
+                let g = *hint as usize;
+                let g = if g < self.ngroups && self.groups[g].port == p {
+                    g
+                } else {
+                    let g = match self.groups[..self.ngroups].iter().position(|g| g.port == p) {
+                        Some(g) => g,
+                        None => {
+                            self.groups[self.ngroups].port = p;
+                            self.groups[self.ngroups].len = 0;
+                            self.ngroups += 1;
+                            self.ngroups - 1
+                        }
+                    };
+                    *hint = g as u8;
+                    g
                 };
                 self.groups[g].push(i);
                 continue;

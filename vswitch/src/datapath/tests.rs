@@ -124,6 +124,36 @@ fn unicast_and_flood_leave_in_batch_order() {
 }
 
 #[test]
+fn ports_that_share_a_group_slot_each_get_their_own_frames() {
+    // Ports 2 and 66 share a slot of the forwarder's group hints (64).
+    let mut r = rig(vec![VlanPort::default(); 66]);
+    r.send(2, &[frame(1, 2)]);
+    r.send(66, &[frame(1, 66)]);
+    for p in 1..=66 {
+        r.take(p);
+    }
+    let to = |dst: u8, n: u8| frame(dst, 1).into_iter().chain([n]).collect::<Vec<u8>>();
+    for round in 0..3u8 {
+        // Alternating, then the other port first: stale hints from the
+        // last batch must not send a frame to the wrong port.
+        let (a, b) = if round % 2 == 0 { (2, 66) } else { (66, 2) };
+        let batch: Vec<Vec<u8>> = (0..8)
+            .map(|i| to(if i % 2 == 0 { a } else { b }, i))
+            .collect();
+        r.send(1, &batch);
+        let want = |d: u8| {
+            batch
+                .iter()
+                .filter(|f| f[5] == d)
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(r.take(2), want(2), "round {round}");
+        assert_eq!(r.take(66), want(66), "round {round}");
+    }
+}
+
+#[test]
 fn counters_add_up() {
     let mut r = rig(vec![VlanPort::default(); 2]);
     let runt = vec![0u8; 10];
