@@ -225,6 +225,16 @@ impl Packet {
         &mut self.buf_mut()[HEADROOM..]
     }
 
+    /// [`Packet::rx_area`] with the last `head` bytes of the headroom in
+    /// front of it, for one `read()` of a header and a frame: the header
+    /// lands in the headroom and the frame where it belongs. `head` is at
+    /// most [`HEADROOM`].
+    #[inline]
+    pub fn rx_area_with_head(&mut self, head: usize) -> &mut [u8] {
+        self.reset();
+        &mut self.buf_mut()[HEADROOM - head.min(HEADROOM)..]
+    }
+
     /// For a TCP super-frame held whole (a TSO sender's, taken from a TAP
     /// with its virtio-net header): the payload bytes per segment (MSS).
     /// Its TCP checksum is partial (the pseudo-header sum), to be finished

@@ -216,6 +216,16 @@ mod tests {
         let got = raw.recv_marked(&[7], Duration::from_secs(2));
         assert_eq!(got.first().map(|g| &g.1), Some(&frame(7, None)));
 
+        // The same by `send_packet`: one write, its header in the headroom,
+        // and the packet left as it was.
+        let mut b = Batch::new();
+        b.push_copy(&frame(9, None));
+        let pkt = &mut b.packets_mut()[0];
+        assert!(port.tx.send_packet(pkt));
+        assert_eq!(pkt.data(), &frame(9, None)[..]);
+        let got = raw.recv_marked(&[9], Duration::from_secs(2));
+        assert_eq!(got.first().map(|g| &g.1), Some(&frame(9, None)));
+
         // Kernel -> switch: frames sent out of the device are read.
         raw.send(&frame(8, None));
         let rx = &mut port.rxqs[0];

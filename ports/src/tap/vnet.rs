@@ -26,7 +26,7 @@
 use super::coalesce::Coalescer;
 use crate::{RxQueue, TxQueue};
 use pipeline::gso::Segmenter;
-use pipeline::Batch;
+use pipeline::{Batch, Packet};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
@@ -98,37 +98,61 @@ impl VnetRx {
     }
 }
 
+/// Reads one virtio-net header and frame into `area` (the header in its
+/// first [`HDR_LEN`] bytes, the frame after it). With one system call and
+/// one buffer when `area` holds the largest frame, as a packet's own
+/// buffer does; else the rest runs on into `spill` past the frame's room.
+/// Returns the bytes read, the header and the frame's room in `area`, or
+/// `None` when nothing is left to read.
+fn read_one(
+    fd: &OwnedFd,
+    area: &mut [u8],
+    spill: &mut [u8],
+) -> Option<(usize, [u8; HDR_LEN], usize)> {
+    let room = area.len().saturating_sub(HDR_LEN).min(SPILL);
+    loop {
+        let n = if room == SPILL {
+            // SAFETY: `area` is valid for writes of `HDR_LEN + SPILL` bytes
+            // (`room == SPILL` and `area` is at least `HDR_LEN + room`) for
+            // the duration of the call; the fd is open while borrowed.
+            unsafe { libc::read(fd.as_raw_fd(), area.as_mut_ptr().cast(), HDR_LEN + SPILL) }
+        } else {
+            let iov = [
+                libc::iovec {
+                    iov_base: area.as_mut_ptr().cast(),
+                    iov_len: HDR_LEN + room,
+                },
+                libc::iovec {
+                    iov_base: spill[room..].as_mut_ptr().cast(),
+                    iov_len: SPILL - room,
+                },
+            ];
+            // SAFETY: both buffers are valid for writes of their lengths for
+            // the duration of the call (`area` holds `HDR_LEN + room` bytes,
+            // `spill` is `SPILL` long); the fd is open while borrowed.
+            unsafe { libc::readv(fd.as_raw_fd(), iov.as_ptr(), 2) }
+        };
+        match usize::try_from(n) {
+            Ok(n) => {
+                let mut hdr = [0u8; HDR_LEN];
+                let got = n.min(HDR_LEN);
+                hdr[..got].copy_from_slice(&area[..got]);
+                return Some((n, hdr, room));
+            }
+            Err(_) if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) => {}
+            Err(_) => return None,
+        }
+    }
+}
+
 impl RxQueue for VnetRx {
     fn recv(&mut self, batch: &mut Batch) -> usize {
         let mut added = self.drain(batch);
         while self.pending.is_none() {
             let Some(p) = batch.next_slot() else { break };
-            let mut hdr = [0u8; HDR_LEN];
-            let area = p.rx_area();
-            let room = area.len().min(SPILL);
-            let iov = [
-                libc::iovec {
-                    iov_base: hdr.as_mut_ptr().cast(),
-                    iov_len: HDR_LEN,
-                },
-                libc::iovec {
-                    iov_base: area.as_mut_ptr().cast(),
-                    iov_len: room,
-                },
-                libc::iovec {
-                    iov_base: self.spill[room..].as_mut_ptr().cast(),
-                    iov_len: SPILL - room,
-                },
-            ];
-            // SAFETY: the three buffers are valid for writes of their
-            // lengths for the duration of the call (`hdr` on the stack, the
-            // packet's receive area, the spill area past `room`), and the
-            // fd is kept open by `self.fd`.
-            let n = unsafe { libc::readv(self.fd.as_raw_fd(), iov.as_ptr(), 3) };
-            let Ok(n) = usize::try_from(n) else {
-                if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-                    continue;
-                }
+            let Some((n, hdr, room)) =
+                read_one(&self.fd, p.rx_area_with_head(HDR_LEN), &mut self.spill)
+            else {
                 break;
             };
             let Some(len) = n.checked_sub(HDR_LEN).filter(|&l| l > 0) else {
@@ -214,17 +238,41 @@ impl VnetTx {
     }
 }
 
+impl VnetTx {
+    /// Joins `frame` to the super-frame being built, or starts a new one
+    /// after writing what was joined (in order). False for a frame that
+    /// joins nothing (not a TCP segment), to be written on its own.
+    fn join(&mut self, frame: &[u8]) -> bool {
+        if self.joined.push(frame) {
+            return true;
+        }
+        self.write_joined();
+        self.joined.push(frame)
+    }
+}
+
 impl TxQueue for VnetTx {
     fn send(&mut self, frame: &[u8]) -> bool {
-        if self.joined.push(frame) {
+        self.join(frame) || write_frame(&self.fd, &[0; HDR_LEN], frame)
+    }
+
+    /// As `send`, with one buffer for the `write`: the all-zero header
+    /// goes into the headroom in front of the frame.
+    fn send_packet(&mut self, pkt: &mut Packet) -> bool {
+        if self.join(pkt.data()) {
             return true;
         }
-        // Not a continuation: what was joined goes first, in order.
-        self.write_joined();
-        if self.joined.push(frame) {
-            return true;
-        }
-        write_frame(&self.fd, &[0; HDR_LEN], frame)
+        let Some(head) = pkt.push_front(HDR_LEN) else {
+            return write_frame(&self.fd, &[0; HDR_LEN], pkt.data());
+        };
+        head.fill(0);
+        let f = pkt.data();
+        // SAFETY: `f` is valid for reads of its length for the duration of
+        // the call; the fd is kept open by `self.fd`.
+        let n = unsafe { libc::write(self.fd.as_raw_fd(), f.as_ptr().cast(), f.len()) };
+        let ok = usize::try_from(n).is_ok_and(|n| n == f.len());
+        pkt.pull_front(HDR_LEN);
+        ok
     }
 
     fn takes_gso(&self) -> bool {
@@ -301,6 +349,7 @@ pub(crate) fn write_frame(fd: &OwnedFd, hdr: &[u8; HDR_LEN], frame: &[u8]) -> bo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::FromRawFd;
 
     /// Ethernet + IPv4 + TCP (with `flags`) + `n` bytes of payload.
     fn tcp4(flags: u8, n: usize) -> Vec<u8> {
@@ -312,6 +361,32 @@ mod tests {
         f[14 + 20 + 12] = 0x50;
         f[14 + 20 + 13] = flags;
         f
+    }
+
+    #[test]
+    fn a_read_lands_in_one_buffer_or_runs_on_into_the_spill_area() {
+        let message: Vec<u8> = (0..HDR_LEN + 100).map(|i| i as u8).collect();
+        let mut spill = vec![0u8; SPILL];
+        for area_len in [HDR_LEN + SPILL, HDR_LEN + 40] {
+            let mut fds = [0; 2];
+            // SAFETY: `fds` has room for the two descriptors pipe() writes.
+            assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+            // SAFETY: pipe() just made both fds, and nothing else owns them.
+            let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+            // SAFETY: `message` is valid for reads of its length.
+            let n = unsafe { libc::write(w.as_raw_fd(), message.as_ptr().cast(), message.len()) };
+            assert_eq!(n, message.len() as isize);
+            let mut area = vec![0u8; area_len];
+            let (n, hdr, room) = read_one(&r, &mut area, &mut spill).expect("a read");
+            assert_eq!((n, &hdr[..]), (message.len(), &message[..HDR_LEN]));
+            assert_eq!(room, (area_len - HDR_LEN).min(SPILL));
+            let in_area = 100.min(room);
+            assert_eq!(
+                &area[HDR_LEN..HDR_LEN + in_area],
+                &message[HDR_LEN..HDR_LEN + in_area]
+            );
+            assert_eq!(&spill[room..100.max(room)], &message[HDR_LEN + in_area..]);
+        }
     }
 
     #[test]

@@ -443,11 +443,7 @@ impl Forwarder {
                             continue;
                         }
                     }
-                    if pkt.is_lent() {
-                        tx.send_packet(pkt)
-                    } else {
-                        tx.send(pkt.data())
-                    }
+                    tx.send_packet(pkt)
                 }
             };
             c.count(ok, len);
