@@ -433,7 +433,8 @@ impl Forwarder {
                 }
                 // A unicast packet is finished after this port: push its tag
                 // in place, and let the port take its buffer instead of
-                // copying it (zero-copy AF_XDP).
+                // copying it (zero-copy AF_XDP) or put its own header into
+                // the headroom (one write to a TAP).
                 (tpid, false) => {
                     if let Some(tpid) = tpid {
                         if !vlan::push_tag(pkt, tpid) {
