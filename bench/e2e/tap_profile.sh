@@ -5,8 +5,13 @@
 # received packet says whether super-frames crossed whole) and
 # PERF_OUT (default /tmp/vswitch-tap.perf) for `perf report -i`.
 #
+# UDP=1 sends 64-byte UDP instead (iperf3 -u -l 64 -b 0) and also prints
+# the poll thread's statistics: "avg processing cycles per packet" is
+# what one frame costs the switch's thread, kernel work included.
+#
 #   sudo bench/e2e/tap_profile.sh
 #   PIN="taskset -c 0" sudo bench/e2e/tap_profile.sh   (iperf3 off the switch's CPU)
+#   UDP=1 PIN="taskset -c 0" sudo bench/e2e/tap_profile.sh
 set -eu
 BIN=${BIN:-$(cd "$(dirname "$0")/../.." && pwd)/target/release}
 PERF_OUT=${PERF_OUT:-/tmp/vswitch-tap.perf}
@@ -36,10 +41,13 @@ done
 ip netns exec "$T-c1" ping -c 2 -i 0.2 10.62.0.2 >/dev/null
 $PIN ip netns exec "$T-c2" iperf3 -s -D -p 5299 >/dev/null
 sleep 0.5
-$PIN ip netns exec "$T-c1" iperf3 -c 10.62.0.2 -p 5299 -t 8 >"$d/iperf.txt" &
+UDP_ARGS=()
+[ "${UDP:-0}" = 1 ] && UDP_ARGS=(-u -l 64 -b 0)
+$PIN ip netns exec "$T-c1" iperf3 -c 10.62.0.2 -p 5299 -t 8 "${UDP_ARGS[@]}" >"$d/iperf.txt" &
 sleep 2
 perf record -F 1999 -g -p "$(cat "$d/pid")" -o "$PERF_OUT" -- sleep 4 >/dev/null 2>&1
 wait %2 2>/dev/null || wait
 grep -E "sender|receiver" "$d/iperf.txt"
 "$BIN/vswctl" --rundir "$d" dump-ports br0
+[ "${UDP:-0}" = 1 ] && "$BIN/vswctl" --rundir "$d" pmd/stats-show
 echo "profile: perf report -i $PERF_OUT --no-children --sort symbol"
