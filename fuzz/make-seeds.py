@@ -45,9 +45,14 @@ put("vxlan", "big-df", bytes([7, 1]) + bytes(VXLAN(vni=7) / Ether(src=a, dst=b) 
     IP(src="10.0.0.1", dst="10.0.0.2", flags="DF") / ICMP() / Raw(b"z" * 1472)))
 
 sup = Ether(src=a, dst=b) / IP(src="10.0.0.1", dst="10.0.0.2", flags="DF", id=9) / TCP(sport=1, dport=2, flags="PA", seq=5) / Raw(bytes(range(256)) * 40)
-put("gso", "tcp4-10k", bytes([170]) + bytes(sup))
+# gso: MTU byte, UDP datagram size byte (1 + 4n), then the super-frame.
+put("gso", "tcp4-10k", bytes([170, 0]) + bytes(sup))
 sup6 = Ether(src=a, dst=b) / IPv6(src="2001:db8::1", dst="2001:db8::2") / TCP(sport=1, dport=2, flags="FA") / Raw(b"q" * 5000)
-put("gso", "tcp6-5k", bytes([100]) + bytes(sup6))
+put("gso", "tcp6-5k", bytes([100, 0]) + bytes(sup6))
+uso = Ether(src=a, dst=b) / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=1, dport=2) / Raw(bytes(range(256)) * 16)
+put("gso", "udp4-4k", bytes([170, 249]) + bytes(uso))
+uso6 = Ether(src=a, dst=b) / IPv6(src="2001:db8::1", dst="2001:db8::2") / UDP(sport=1, dport=2) / Raw(b"u" * 3000)
+put("gso", "udp6-3k", bytes([170, 99]) + bytes(uso6))
 
 reqs = [
     [["add-br", "br0"]],

@@ -1,7 +1,10 @@
 //! TCP segmentation in software: a super-frame (one Ethernet + IPv4/IPv6 +
 //! TCP header in front of up to 64 KB of payload, as a TSO sender hands it
 //! over) becomes frames that each fit an MTU, with every header and
-//! checksum as the sender's NIC would have written them.
+//! checksum as the sender's NIC would have written them. The same for UDP
+//! (a sender with `UDP_SEGMENT`, USO): one UDP header in front of many
+//! datagrams' payloads becomes those datagrams, each of the size the
+//! sender chose.
 //!
 //! Where super-frames come from: a kernel vxlan device encapsulates a GSO
 //! packet whole, and across a veth underlay it reaches the switch's UDP
@@ -14,7 +17,7 @@
 
 use crate::checksum::{checksum, fold, sum};
 use crate::parse::{l3_offset, locate_l4};
-use crate::wire::{be16, eth, ip_proto, ipv4, ipv6, put_be16, tcp};
+use crate::wire::{be16, eth, ip_proto, ipv4, ipv6, put_be16, tcp, udp};
 
 /// TCP flags that belong only to the last segment (FIN, PSH) or only to
 /// the first (CWR).
@@ -22,6 +25,12 @@ const FIN_PSH: u8 = 0x09;
 const CWR: u8 = 0x80;
 const TCP_FLAGS: usize = 13;
 const TCP_SEQ: usize = 4;
+
+/// The most datagrams one UDP super-frame may be cut into: the kernel's own
+/// limit for a `UDP_SEGMENT` send (`UDP_MAX_SEGMENTS`). A header asking
+/// for more (only a raw socket can write one) is refused, so one frame
+/// never costs the switch more than that many.
+pub const UDP_MAX_SEGMENTS: usize = 128;
 
 /// Where the next segment of one super-frame starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +51,8 @@ pub struct Segmenter {
     /// Segments written so far.
     count: u16,
     ipv4: bool,
+    /// UDP datagrams, not TCP segments.
+    udp: bool,
 }
 
 impl Segmenter {
@@ -72,6 +83,38 @@ impl Segmenter {
             next: prefix + hdr_end,
             count: 0,
             ipv4: et == eth::TYPE_IPV4,
+            udp: false,
+        })
+    }
+
+    /// Plans cutting `buf` (`prefix` opaque bytes, then a UDP frame over
+    /// IPv4 or IPv6) into datagrams of `size` payload bytes each, the last
+    /// one shorter, as a sender with UDP segmentation offload asked. `None`
+    /// when it is not such a frame, `size` is 0, a datagram would exceed
+    /// `mtu` bytes of IP, or it would make more than [`UDP_MAX_SEGMENTS`].
+    pub fn udp(buf: &[u8], prefix: usize, size: usize, mtu: usize) -> Option<Segmenter> {
+        let frame = buf.get(prefix..)?;
+        let (l3, et) = l3_offset(frame)?;
+        let l4 = locate_l4(frame)?;
+        if l4.proto != ip_proto::UDP || l4.len < udp::HEADER_LEN || size == 0 {
+            return None;
+        }
+        let hdr_end = l4.off + udp::HEADER_LEN;
+        let payload = l4.len - udp::HEADER_LEN;
+        if hdr_end - l3 + size > mtu || payload.div_ceil(size) > UDP_MAX_SEGMENTS {
+            return None;
+        }
+        Some(Segmenter {
+            prefix,
+            l3: prefix + l3,
+            l4: prefix + l4.off,
+            hdr_end: prefix + hdr_end,
+            end: prefix + l4.off + l4.len,
+            mss: size,
+            next: prefix + hdr_end,
+            count: 0,
+            ipv4: et == eth::TYPE_IPV4,
+            udp: true,
         })
     }
 
@@ -127,6 +170,42 @@ impl Segmenter {
         } else {
             put_be16(ip, ipv6::PAYLOAD_LEN, (ip_len - ipv6::HEADER_LEN) as u16);
         }
+        if self.udp {
+            self.finish_udp(out, len);
+        } else {
+            self.finish_tcp(out, len, first, last);
+        }
+        self.next += chunk.max(1);
+        self.count = self.count.wrapping_add(1);
+        Some(len)
+    }
+
+    /// The pseudo-header sum of the segment in `out[..len]`.
+    fn pseudo(&self, out: &[u8], proto: u8, l4_len: usize) -> u64 {
+        let addrs = if self.ipv4 {
+            self.l3 + ipv4::SRC..self.l3 + ipv4::DST + 4
+        } else {
+            self.l3 + ipv6::SRC..self.l3 + ipv6::DST + 16
+        };
+        sum(&out[addrs], proto as u64 + l4_len as u64)
+    }
+
+    /// The UDP length and checksum of one datagram (0 is sent as 0xffff).
+    fn finish_udp(&self, out: &mut [u8], len: usize) {
+        let t = self.l4;
+        let l4_len = len - t;
+        put_be16(out, t + 4, l4_len as u16);
+        put_be16(out, t + udp::CHECKSUM, 0);
+        let pseudo = self.pseudo(out, ip_proto::UDP, l4_len);
+        let c = match !fold(sum(&out[t..len], pseudo)) {
+            0 => 0xffff,
+            c => c,
+        };
+        put_be16(out, t + udp::CHECKSUM, c);
+    }
+
+    /// The sequence number, flags and checksum of one TCP segment.
+    fn finish_tcp(&self, out: &mut [u8], len: usize, first: bool, last: bool) {
         let t = self.l4;
         let seq = u32::from_be_bytes([
             out[t + TCP_SEQ],
@@ -143,24 +222,9 @@ impl Segmenter {
             out[t + TCP_FLAGS] &= !CWR;
         }
         put_be16(out, t + tcp::CHECKSUM, 0);
-        let l4_len = len - t;
-        let pseudo = if self.ipv4 {
-            sum(
-                &out[self.l3 + ipv4::SRC..self.l3 + ipv4::DST + 4],
-                ip_proto::TCP as u64 + l4_len as u64,
-            )
-        } else {
-            sum(
-                &out[self.l3 + ipv6::SRC..self.l3 + ipv6::DST + 16],
-                ip_proto::TCP as u64 + l4_len as u64,
-            )
-        };
+        let pseudo = self.pseudo(out, ip_proto::TCP, len - t);
         let c = !fold(sum(&out[t..len], pseudo));
         put_be16(out, t + tcp::CHECKSUM, c);
-
-        self.next += chunk.max(1);
-        self.count = self.count.wrapping_add(1);
-        Some(len)
     }
 }
 
@@ -232,6 +296,73 @@ mod tests {
         }
         assert_eq!(lens, [1000, 1000, 500]);
         assert!(Segmenter::with_mss(&f, 0).is_none());
+    }
+
+    /// An IPv4 or IPv6 UDP super-frame of `n` payload bytes counting up,
+    /// 10.0.0.1:1000 -> 10.0.0.2:2000 (fd00::1 -> fd00::2).
+    fn udp_super_frame(v6: bool, n: usize) -> Vec<u8> {
+        let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1];
+        let u = ((8 + n) as u16).to_be_bytes();
+        if v6 {
+            f.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0, u[0], u[1], 17, 64]);
+            f.extend_from_slice(&[0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+            f.extend_from_slice(&[0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+        } else {
+            let t = ((20 + 8 + n) as u16).to_be_bytes();
+            f.extend_from_slice(&[
+                0x08, 0x00, 0x45, 0, t[0], t[1], 0x12, 0x34, 0, 0, 64, 17, 0, 0,
+            ]);
+            f.extend_from_slice(&[10, 0, 0, 1, 10, 0, 0, 2]);
+        }
+        f.extend_from_slice(&[0x03, 0xe8, 0x07, 0xd0, u[0], u[1], 0xab, 0xcd]);
+        f.extend((0..n).map(|i| (i * 7) as u8));
+        f
+    }
+
+    #[test]
+    fn a_udp_super_frame_becomes_the_senders_datagrams() {
+        for v6 in [false, true] {
+            let f = udp_super_frame(v6, 2500);
+            let hdr = if v6 { 14 + 40 + 8 } else { 14 + 20 + 8 };
+            let mut s = Segmenter::udp(&f, 0, 1000, 1500).expect("a UDP frame");
+            let mut out = vec![0u8; 2000];
+            let (mut lens, mut payload) = (Vec::new(), Vec::new());
+            while let Some(n) = s.next_into(&f, &mut out) {
+                let d = &out[..n];
+                assert_eq!(l4_checksum_ok(d), Some(true), "v6 {v6}");
+                assert_eq!(be16(d, hdr - 4) as usize, n - hdr + 8, "UDP length");
+                if v6 {
+                    assert_eq!(be16(d, 18) as usize, n - 54, "payload length");
+                } else {
+                    assert_eq!(checksum(&d[14..34]), 0, "IPv4 header checksum");
+                    assert_eq!(be16(d, 16) as usize, n - 14);
+                }
+                lens.push(n - hdr);
+                payload.extend_from_slice(&d[hdr..]);
+            }
+            assert_eq!(lens, [1000, 1000, 500], "v6 {v6}");
+            assert_eq!(payload, f[hdr..].to_vec());
+        }
+    }
+
+    #[test]
+    fn udp_sizes_that_the_kernel_would_refuse_are_refused() {
+        let f = udp_super_frame(false, 2500);
+        assert!(Segmenter::udp(&f, 0, 0, 1500).is_none(), "size 0");
+        assert!(Segmenter::udp(&f, 0, 1473, 1500).is_none(), "over the MTU");
+        assert!(Segmenter::udp(&f, 0, 1472, 1500).is_some());
+        assert!(Segmenter::udp(&f, 0, 19, 1500).is_none(), "132 datagrams");
+        assert!(Segmenter::udp(&f, 0, 20, 1500).is_some(), "125 datagrams");
+        assert!(
+            Segmenter::udp(&super_frame(&[], 100), 0, 10, 1500).is_none(),
+            "TCP"
+        );
+        for n in 0..f.len() {
+            if let Some(mut s) = Segmenter::udp(&f[..n], 0, 50, 60) {
+                let mut out = [0u8; 200];
+                while s.next_into(&f[..n], &mut out).is_some() {}
+            }
+        }
     }
 
     #[test]

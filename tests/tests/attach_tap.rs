@@ -279,3 +279,93 @@ fn the_internal_port_and_a_tap_container_pass_super_frames_whole() {
         );
     }
 }
+
+/// `UDP_SEGMENT` (linux/udp.h): the socket option of UDP segmentation.
+const UDP_SEGMENT: libc::c_int = 103;
+
+/// Frames the container's eth1 has sent.
+fn tx_frames(c: &Container) -> u64 {
+    let out = c.ip_ok(&["-s", "-j", "link", "show", "eth1"]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("ip -j prints JSON");
+    v[0]["stats64"]["tx"]["packets"]
+        .as_u64()
+        .expect("tx packets")
+}
+
+/// One `send` of nine 1,000-byte datagrams and a 456-byte one, with UDP
+/// segmentation on the socket, from `from` to `to_ip` in `to`. Returns
+/// what `to` received and how many frames `from`'s eth1 sent meanwhile.
+fn uso_burst(from: &Container, to: &Container, to_ip: Ipv4Addr) -> (Vec<Vec<u8>>, u64) {
+    use std::net::UdpSocket;
+    use std::os::fd::AsRawFd;
+    let payload: Vec<u8> = (0..9 * 1000 + 456).map(|i| (i * 7 % 251) as u8).collect();
+    let (port_tx, port_rx) = std::sync::mpsc::channel();
+    let server = tests::container::spawn_in(to.ns_path(), move || {
+        let s = UdpSocket::bind((to_ip, 0)).expect("bind");
+        port_tx
+            .send(s.local_addr().expect("address").port())
+            .unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let (mut got, mut buf) = (Vec::new(), vec![0u8; 65_536]);
+        while let Ok(n) = s.recv(&mut buf) {
+            got.push(buf[..n].to_vec());
+        }
+        got
+    });
+    let port = port_rx.recv_timeout(FIRST).expect("the receiver's port");
+    let before = tx_frames(from);
+    from.run_in(move || {
+        let s = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).expect("bind");
+        let size: libc::c_int = 1000;
+        // SAFETY: `size` is a live c_int and the length says so; the fd is
+        // open while `s` lives.
+        let rc = unsafe {
+            libc::setsockopt(
+                s.as_raw_fd(),
+                libc::SOL_UDP,
+                UDP_SEGMENT,
+                (&size as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(rc, 0, "UDP_SEGMENT: {}", std::io::Error::last_os_error());
+        s.send_to(&payload, (to_ip, port)).expect("send");
+    })
+    .expect("sender");
+    let sent = tx_frames(from) - before;
+    (server.join().expect("receiver").expect("receiver"), sent)
+}
+
+#[test]
+fn udp_segmentation_offload_reaches_tap_and_veth_peers_as_the_senders_datagrams() {
+    let (d, br, tap, veth) = lab();
+    let tap2 = Container::named();
+    d.vsctl_ok(&["attach", &br, &tap2.name(), "10.61.0.3/24", "--type", "tap"]);
+    let mut ethtool = std::process::Command::new("ip");
+    ethtool.args(["netns", "exec", &tap.name(), "ethtool", "-k", "eth1"]);
+    let features = tests::cmd::run(ethtool, FIRST).stdout;
+    assert!(
+        features.contains("tx-udp-segmentation: on"),
+        "the TAP offers USO to the container:\n{features}"
+    );
+    for (to, to_ip) in [(&tap2, ip("10.61.0.3")), (&veth, ip("10.61.0.2"))] {
+        assert!(tap.wait_ping(to_ip, FIRST));
+        let mut last = None;
+        for _ in 0..3 {
+            let (got, frames) = uso_burst(&tap, to, to_ip);
+            let sizes: Vec<usize> = got.iter().map(Vec::len).collect();
+            let whole: Vec<u8> = got.concat();
+            let want: Vec<u8> = (0..9 * 1000 + 456).map(|i| (i * 7 % 251) as u8).collect();
+            if sizes == [1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 456] && whole == want
+            {
+                // Fewer frames than datagrams: the stack handed over a
+                // super-frame, and the switch cut it.
+                assert!(frames < 10, "to {to_ip}: eth1 sent {frames} frames");
+                last = None;
+                break;
+            }
+            last = Some(format!("to {to_ip}: datagrams of {sizes:?}"));
+        }
+        assert_eq!(last, None, "{}", d.vsctl_ok(&["dump-ports", &br]));
+    }
+}

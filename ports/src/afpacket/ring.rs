@@ -11,6 +11,7 @@
 //! range-checked against the block: a malformed block cannot make us read
 //! outside it, and it cannot make us panic.
 
+use crate::tap::vnet::{is_gso, plan_cut};
 use libc::{tpacket3_hdr, tpacket_block_desc, tpacket_hdr_v1, tpacket_hdr_variant1};
 use pipeline::gso::Segmenter;
 use pipeline::Batch;
@@ -199,9 +200,10 @@ impl Reader {
             }
             let next = match frame_at(block, cur.offset, self.vnet) {
                 Some(f) => {
-                    if f.gso {
+                    if let Some((gso_type, size)) = f.gso {
                         let seg = self.pending.take();
-                        match seg.or_else(|| Segmenter::new(f.data, 0, self.mtu)) {
+                        let mtu = self.mtu;
+                        match seg.or_else(|| plan_cut(f.data, gso_type, size, mtu)) {
                             Some(mut seg) => {
                                 let (n, done) = segments(batch, &mut seg, &f);
                                 added += n;
@@ -300,8 +302,9 @@ struct Frame<'a> {
     vlan: Option<[u8; 4]>,
     /// The capture is shorter than the frame.
     truncated: bool,
-    /// A TCP super-frame (its virtio-net header asks for TSO).
-    gso: bool,
+    /// A super-frame (its virtio-net header asks for TSO or USO): the
+    /// header's `gso_type` and `gso_size`.
+    gso: Option<(u8, u16)>,
     /// Offset from this frame's header to the next one's (0 = last).
     next: usize,
 }
@@ -366,9 +369,11 @@ fn frame_at(block: &[u8], off: usize, vnet: bool) -> Option<Frame<'_>> {
         let [c, d] = tci.to_be_bytes();
         [a, b, c, d]
     });
-    let gso = vnet && {
-        let gso_type = *block.get(mac.checked_sub(VNET_HDR_LEN)? + 1)?;
-        crate::tap::vnet::is_tcp_gso(gso_type)
+    let gso = if vnet {
+        let h = block.get(mac.checked_sub(VNET_HDR_LEN)?..mac)?;
+        is_gso(h[1]).then(|| (h[1], u16::from_le_bytes([h[4], h[5]])))
+    } else {
+        None
     };
     Some(Frame {
         data,
@@ -507,9 +512,9 @@ mod tests {
         let mut b = block(&[(&frame, 1, 0, 0)]);
         // The virtio-net header sits right in front of the frame (mac 80).
         b[48 + 80 - VNET_HDR_LEN + 1] = 1; // VIRTIO_NET_HDR_GSO_TCPV4
-        assert!(!frame_at(&b, 48, false).is_some_and(|f| f.gso));
+        assert!(frame_at(&b, 48, false).is_none_or(|f| f.gso.is_none()));
         let f = frame_at(&b, 48, true).expect("frame");
-        assert!(f.gso);
+        assert_eq!(f.gso.map(|g| g.0), Some(1));
 
         // MTU 1040: 1,000-byte segments, three of them. A batch with room
         // for two takes two; the rest comes in the next.
@@ -535,5 +540,27 @@ mod tests {
             payload.extend_from_slice(&s[54..]);
         }
         assert_eq!(payload, frame[54..]);
+    }
+
+    #[test]
+    fn a_udp_super_frame_becomes_the_datagrams_its_sender_asked_for() {
+        // The TCP test's frame made UDP: header 14 + 20 + 8, 2,500 bytes.
+        let mut frame = tcp_super_frame(2500 - 12);
+        frame[23] = 17;
+        frame[38..40].copy_from_slice(&(8 + 2500u16).to_be_bytes());
+        let mut b = block(&[(&frame, 1, 0, 0)]);
+        let h = 48 + 80 - VNET_HDR_LEN;
+        b[h + 1] = 5; // VIRTIO_NET_HDR_GSO_UDP_L4
+        b[h + 4..h + 6].copy_from_slice(&1000u16.to_le_bytes());
+        let f = frame_at(&b, 48, true).expect("frame");
+        assert_eq!(f.gso, Some((5, 1000)));
+        let mut seg = plan_cut(f.data, 5, 1000, 1500).expect("a UDP super-frame");
+        let mut batch = Batch::new();
+        assert_eq!(segments(&mut batch, &mut seg, &f), (3, true));
+        let sizes: Vec<usize> = batch.packets().iter().map(|p| p.len() - 42).collect();
+        assert_eq!(sizes, [1000, 1000, 500]);
+        for p in batch.packets() {
+            assert_eq!(pipeline::checksum::l4_checksum_ok(p.data()), Some(true));
+        }
     }
 }

@@ -105,11 +105,13 @@ fn is_tap(name: &str) -> bool {
 
 /// `TUNSETOFFLOAD` flags (linux/if_tun.h): what the switch can take from
 /// the kernel: partial checksums, TCP super-frames over IPv4 and IPv6,
-/// with ECN.
+/// with ECN, and UDP ones (USO, Linux 6.2 and later).
 const TUN_F_CSUM: libc::c_uint = 0x01;
 const TUN_F_TSO4: libc::c_uint = 0x02;
 const TUN_F_TSO6: libc::c_uint = 0x04;
 const TUN_F_TSO_ECN: libc::c_uint = 0x08;
+const TUN_F_USO4: libc::c_uint = 0x20;
+const TUN_F_USO6: libc::c_uint = 0x40;
 
 /// Opens the TAP device `ifname` with the virtio-net header and TSO and
 /// checksum offloads on, creating it if it does not exist, and makes it
@@ -140,22 +142,25 @@ pub fn open_vnet(ifname: &str, netns: Option<&std::path::Path>) -> Result<OpenPo
 }
 
 /// Tells the kernel what the switch takes from a TAP fd with the
-/// virtio-net header: partial checksums and TCP super-frames.
+/// virtio-net header: partial checksums, TCP super-frames, and UDP ones
+/// where the kernel knows them (an older one refuses the USO flags).
 fn set_offloads(fd: &OwnedFd) -> io::Result<()> {
-    let offloads = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN;
-    // SAFETY: TUNSETOFFLOAD takes its argument by value; the fd is an
-    // attached tun fd.
-    let rc = unsafe {
-        libc::ioctl(
-            fd.as_raw_fd(),
-            libc::TUNSETOFFLOAD,
-            offloads as libc::c_ulong,
-        )
-    };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
+    let tcp = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN;
+    for offloads in [tcp | TUN_F_USO4 | TUN_F_USO6, tcp] {
+        // SAFETY: TUNSETOFFLOAD takes its argument by value; the fd is an
+        // attached tun fd.
+        let rc = unsafe {
+            libc::ioctl(
+                fd.as_raw_fd(),
+                libc::TUNSETOFFLOAD,
+                offloads as libc::c_ulong,
+            )
+        };
+        if rc == 0 {
+            return Ok(());
+        }
     }
-    Ok(())
+    Err(io::Error::last_os_error())
 }
 
 fn tunsetiff_flags(fd: &OwnedFd, name: &str, flags: libc::c_int) -> io::Result<()> {

@@ -2,14 +2,16 @@
 //! ports: the container's stack hands over TCP super-frames of up to 64 KB
 //! with a partial checksum, and one `read` moves all of it.
 //!
-//! Receive: each read is a 10-byte `virtio_net_hdr` and a frame. The
-//! header goes to a small array and the frame straight into the next
-//! packet buffer; a frame longer than that (a GSO super-frame) runs on into
-//! a 64 KB spill area, is made contiguous there, and is cut into
-//! MTU-sized segments with complete checksums (`pipeline::gso`), emitted
-//! across batches if need be. Partial checksums of frames that need no
-//! cutting are finished later by the pipeline (`checksum::complete_partial`),
-//! as for veths.
+//! Receive: one `read` per frame, of a 10-byte `virtio_net_hdr` and the
+//! frame. The header lands in the packet's headroom and the frame where it
+//! belongs (a packet's own buffer holds 64 KB; a smaller, lent one runs on
+//! into a 64 KB spill area). A super-frame that is not held whole (below)
+//! is made contiguous in the spill area and cut (`pipeline::gso`), emitted
+//! across batches if need be: TCP into MTU-sized segments with complete
+//! checksums, UDP from a `UDP_SEGMENT` sender (USO) into the datagrams it
+//! asked for. Partial checksums of frames that need no cutting are
+//! finished later by the pipeline (`checksum::complete_partial`), as for
+//! veths.
 //!
 //! Whole: while the port's chain keeps super-frames whole
 //! ([`RxQueue::set_whole_gso`]), a super-frame is not cut: it goes through
@@ -38,6 +40,8 @@ pub const HDR_LEN: usize = 10;
 const SPILL: usize = 65_536 + 18;
 const GSO_TCPV4: u8 = 1;
 const GSO_TCPV6: u8 = 4;
+/// `VIRTIO_NET_HDR_GSO_UDP_L4`: datagrams of a `UDP_SEGMENT` sender (USO).
+const GSO_UDP_L4: u8 = 5;
 const GSO_ECN: u8 = 0x80;
 /// `VIRTIO_NET_HDR_F_NEEDS_CSUM`: the checksum at `csum_start +
 /// csum_offset` is partial.
@@ -51,6 +55,23 @@ const MIN_WHOLE_MSS: u16 = 48;
 /// with or without ECN).
 pub(crate) fn is_tcp_gso(gso_type: u8) -> bool {
     matches!(gso_type & !GSO_ECN, GSO_TCPV4 | GSO_TCPV6)
+}
+
+/// True for a `gso_type` that the switch cuts: TCP or UDP segmentation.
+pub(crate) fn is_gso(gso_type: u8) -> bool {
+    is_tcp_gso(gso_type) || gso_type == GSO_UDP_L4
+}
+
+/// Plans cutting `frame`, a super-frame whose virtio-net header says
+/// `gso_type` and `gso_size`: TCP into segments that fit `mtu`, UDP into
+/// the datagrams of `gso_size` bytes its sender asked for (their
+/// boundaries are the sender's). `None` when it cannot be cut.
+pub(crate) fn plan_cut(frame: &[u8], gso_type: u8, gso_size: u16, mtu: usize) -> Option<Segmenter> {
+    if gso_type == GSO_UDP_L4 {
+        Segmenter::udp(frame, 0, usize::from(gso_size), mtu)
+    } else {
+        Segmenter::new(frame, 0, mtu)
+    }
 }
 
 /// The receive half of a TAP port with the virtio-net header.
@@ -158,9 +179,13 @@ impl RxQueue for VnetRx {
             let Some(len) = n.checked_sub(HDR_LEN).filter(|&l| l > 0) else {
                 break;
             };
-            let gso = is_tcp_gso(hdr[1]);
+            let gso = is_gso(hdr[1]);
             let mss = u16::from_le_bytes([hdr[4], hdr[5]]);
-            if gso && self.whole && len <= room && hdr[0] & NEEDS_CSUM != 0 && mss >= MIN_WHOLE_MSS
+            if is_tcp_gso(hdr[1])
+                && self.whole
+                && len <= room
+                && hdr[0] & NEEDS_CSUM != 0
+                && mss >= MIN_WHOLE_MSS
             {
                 p.set_len(len);
                 p.set_gso(mss);
@@ -180,11 +205,12 @@ impl RxQueue for VnetRx {
                 continue;
             }
             // A super-frame (even a short one, of two segments, is more
-            // than the MTU): made contiguous in the spill area and cut.
+            // than the MTU; UDP ones are never held whole): made contiguous
+            // in the spill area and cut.
             let head: &[u8] = p.rx_area();
             let in_slot = len.min(room);
             self.spill[..in_slot].copy_from_slice(&head[..in_slot]);
-            match Segmenter::new(&self.spill[..len], 0, self.mtu) {
+            match plan_cut(&self.spill[..len], hdr[1], mss, self.mtu) {
                 Some(s) => {
                     self.pending = Some((s, len));
                     added += self.drain(batch);
