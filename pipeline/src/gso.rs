@@ -16,7 +16,7 @@
 //! several batches.
 
 use crate::checksum::{checksum, fold, sum};
-use crate::parse::{l3_offset, locate_l4};
+use crate::parse::{l3_offset, locate_l4, L4};
 use crate::wire::{be16, eth, ip_proto, ipv4, ipv6, put_be16, tcp, udp};
 
 /// TCP flags that belong only to the last segment (FIN, PSH) or only to
@@ -71,20 +71,8 @@ impl Segmenter {
         if thl < tcp::MIN_HEADER_LEN || thl > l4.len {
             return None;
         }
-        let hdr_end = l4.off + thl;
-        let mss = mtu.checked_sub(hdr_end - l3).filter(|&m| m > 0)?;
-        Some(Segmenter {
-            prefix,
-            l3: prefix + l3,
-            l4: prefix + l4.off,
-            hdr_end: prefix + hdr_end,
-            end: prefix + l4.off + l4.len,
-            mss,
-            next: prefix + hdr_end,
-            count: 0,
-            ipv4: et == eth::TYPE_IPV4,
-            udp: false,
-        })
+        let mss = mtu.checked_sub(l4.off + thl - l3).filter(|&m| m > 0)?;
+        Some(Segmenter::plan(prefix, (l3, et), &l4, thl, mss, false))
     }
 
     /// Plans cutting `buf` (`prefix` opaque bytes, then a UDP frame over
@@ -104,18 +92,40 @@ impl Segmenter {
         if hdr_end - l3 + size > mtu || payload.div_ceil(size) > UDP_MAX_SEGMENTS {
             return None;
         }
-        Some(Segmenter {
+        Some(Segmenter::plan(
+            prefix,
+            (l3, et),
+            &l4,
+            udp::HEADER_LEN,
+            size,
+            true,
+        ))
+    }
+
+    /// The plan for a frame at `prefix` with its IP header at `l3` (of
+    /// ethertype `et`), its L4 header `l4` of `hdr_len` bytes, and `mss`
+    /// payload bytes per segment.
+    fn plan(
+        prefix: usize,
+        (l3, et): (usize, u16),
+        l4: &L4,
+        hdr_len: usize,
+        mss: usize,
+        udp: bool,
+    ) -> Segmenter {
+        let hdr_end = prefix + l4.off + hdr_len;
+        Segmenter {
             prefix,
             l3: prefix + l3,
             l4: prefix + l4.off,
-            hdr_end: prefix + hdr_end,
+            hdr_end,
             end: prefix + l4.off + l4.len,
-            mss: size,
-            next: prefix + hdr_end,
+            mss,
+            next: hdr_end,
             count: 0,
             ipv4: et == eth::TYPE_IPV4,
-            udp: true,
-        })
+            udp,
+        }
     }
 
     /// Plans cutting a super-frame held whole in a packet (`Packet::gso`)
