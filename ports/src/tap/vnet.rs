@@ -124,13 +124,13 @@ impl VnetRx {
 /// one buffer when `area` holds the largest frame, as a packet's own
 /// buffer does; else the rest runs on into `spill` past the frame's room.
 /// Returns the bytes read, the header and the frame's room in `area`, or
-/// `None` when nothing is left to read.
+/// `None` when nothing is left to read (or `area` cannot hold a header).
 fn read_one(
     fd: &OwnedFd,
     area: &mut [u8],
     spill: &mut [u8],
 ) -> Option<(usize, [u8; HDR_LEN], usize)> {
-    let room = area.len().saturating_sub(HDR_LEN).min(SPILL);
+    let room = area.len().checked_sub(HDR_LEN)?.min(SPILL);
     loop {
         let n = if room == SPILL {
             // SAFETY: `area` is valid for writes of `HDR_LEN + SPILL` bytes
