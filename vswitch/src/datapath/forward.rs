@@ -309,11 +309,7 @@ impl Forwarder {
                     continue;
                 }
                 let Some(out) = snap.port(t) else { continue };
-                let uni = self.groups[..self.ngroups]
-                    .iter()
-                    .find(|g| g.port == t)
-                    .copied()
-                    .unwrap_or(Group::EMPTY);
+                let uni = self.find_group(t).map_or(Group::EMPTY, |g| self.groups[g]);
                 let flood = if from_tunnel && out.is_tunnel() {
                     &[][..]
                 } else {
@@ -342,6 +338,22 @@ impl Forwarder {
         }
     }
 
+    /// The unicast group of output port `p` in the current run: the slot
+    /// hint, else a search (which puts the hint right).
+    #[inline]
+    fn find_group(&mut self, p: PortNo) -> Option<usize> {
+        let slot = p as usize % SLOTS;
+        let g = self.slot[slot] as usize;
+        if g < self.ngroups && self.groups[g].port == p {
+            return Some(g);
+        }
+        let g = self.groups[..self.ngroups]
+            .iter()
+            .position(|g| g.port == p)?;
+        self.slot[slot] = g as u8;
+        Some(g)
+    }
+
     /// Sorts the verdicts of `run` into unicast groups and the flood group,
     /// and counts drops against the ingress port.
     fn group(&mut self, port: &PortRef, run: Range<usize>) {
@@ -351,22 +363,15 @@ impl Forwarder {
             let v = self.verdicts[i];
             // Unicast first: by far the most common verdict.
             if let Verdict::Output(p) = v {
-                let hint = &mut self.slot[p as usize % SLOTS];
-                let g = *hint as usize;
-                let g = if g < self.ngroups && self.groups[g].port == p {
-                    g
-                } else {
-                    let g = match self.groups[..self.ngroups].iter().position(|g| g.port == p) {
-                        Some(g) => g,
-                        None => {
-                            self.groups[self.ngroups].port = p;
-                            self.groups[self.ngroups].len = 0;
-                            self.ngroups += 1;
-                            self.ngroups - 1
-                        }
-                    };
-                    *hint = g as u8;
-                    g
+                let g = match self.find_group(p) {
+                    Some(g) => g,
+                    None => {
+                        let g = self.ngroups;
+                        (self.groups[g].port, self.groups[g].len) = (p, 0);
+                        self.ngroups += 1;
+                        self.slot[p as usize % SLOTS] = g as u8;
+                        g
+                    }
                 };
                 self.groups[g].push(i);
                 continue;
