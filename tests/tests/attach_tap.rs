@@ -292,13 +292,18 @@ fn tx_frames(c: &Container) -> u64 {
         .expect("tx packets")
 }
 
+/// What [`uso_burst`] sends: nine 1,000-byte datagrams and a 456-byte one.
+fn uso_payload() -> Vec<u8> {
+    (0..9 * 1000 + 456).map(|i| (i * 7 % 251) as u8).collect()
+}
+
 /// One `send` of nine 1,000-byte datagrams and a 456-byte one, with UDP
 /// segmentation on the socket, from `from` to `to_ip` in `to`. Returns
 /// what `to` received and how many frames `from`'s eth1 sent meanwhile.
 fn uso_burst(from: &Container, to: &Container, to_ip: Ipv4Addr) -> (Vec<Vec<u8>>, u64) {
     use std::net::UdpSocket;
     use std::os::fd::AsRawFd;
-    let payload: Vec<u8> = (0..9 * 1000 + 456).map(|i| (i * 7 % 251) as u8).collect();
+    let payload = uso_payload();
     let (port_tx, port_rx) = std::sync::mpsc::channel();
     let server = tests::container::spawn_in(to.ns_path(), move || {
         let s = UdpSocket::bind((to_ip, 0)).expect("bind");
@@ -355,8 +360,8 @@ fn udp_segmentation_offload_reaches_tap_and_veth_peers_as_the_senders_datagrams(
             let (got, frames) = uso_burst(&tap, to, to_ip);
             let sizes: Vec<usize> = got.iter().map(Vec::len).collect();
             let whole: Vec<u8> = got.concat();
-            let want: Vec<u8> = (0..9 * 1000 + 456).map(|i| (i * 7 % 251) as u8).collect();
-            if sizes == [1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 456] && whole == want
+            if sizes == [1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 456]
+                && whole == uso_payload()
             {
                 // Fewer frames than datagrams: the stack handed over a
                 // super-frame, and the switch cut it.
